@@ -1,0 +1,20 @@
+//! scim-edge core: a host-free SCIM 2.0 service provider for password-vault
+//! organizations. Hosts (Spin, Envoy) supply a [`store::Store`], a [`service::Clock`] and
+//! [`service::Ids`], and pass requests through [`router::Router`].
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod filter;
+pub mod http;
+pub mod ids;
+pub mod log;
+pub mod okta;
+pub mod patch;
+pub mod resource;
+pub mod router;
+pub mod schema;
+pub mod service;
+pub mod store;
+pub mod time;

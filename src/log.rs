@@ -1,0 +1,589 @@
+//! Shared collections (an organization's users and groups, a group's members, a user's
+//! groups) as append-only logs over a plain key-value store.
+//!
+//! Each writer takes its own slot with the atomic `increment` and writes one event there,
+//! so concurrent writers never overwrite each other. Readers fold the events after the
+//! snapshot's watermark on top of the snapshot, which is split into chunks of at most
+//! [`CHUNK`] entries so a page costs O(page). Every [`COMPACT_EVERY`] slots the writer of
+//! that slot folds the tail into the chunks it touches and writes a new snapshot. Old
+//! snapshots stay correct, because events after their watermark are kept for one more
+//! generation; chunks and events two generations old are deleted.
+
+use crate::error::{Result, ScimError};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Most entries in one snapshot chunk.
+pub const CHUNK: usize = 1000;
+/// A compaction runs when a slot number is a multiple of this.
+pub const COMPACT_EVERY: i64 = 32;
+/// An allocated slot still empty this long after later slots were written belongs to a
+/// writer that died; it is skipped.
+pub const ABANDON_MS: i64 = 60_000;
+
+/// One member of a collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The member's id.
+    #[serde(rename = "i")]
+    pub id: String,
+    /// The slot of the event that added it.
+    #[serde(rename = "s")]
+    pub slot: i64,
+    /// A display value recorded with it.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "a")]
+enum Event {
+    #[serde(rename = "+")]
+    Add {
+        i: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        d: Option<String>,
+        t: i64,
+    },
+    #[serde(rename = "-")]
+    Remove {
+        i: String,
+        /// The slot of the add this removes; `None` removes the id whatever its slot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<i64>,
+        t: i64,
+    },
+}
+
+impl Event {
+    fn time(&self) -> i64 {
+        match self {
+            Event::Add { t, .. } | Event::Remove { t, .. } => *t,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ChunkRef {
+    k: String,
+    lo: i64,
+    hi: i64,
+    n: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    /// Every slot up to here is folded into the chunks.
+    w: i64,
+    /// The previous snapshot's watermark: events up to it may be deleted next time.
+    pw: i64,
+    /// Events up to here are deleted.
+    del: i64,
+    chunks: Vec<ChunkRef>,
+    /// Chunks the previous snapshot replaced, deleted at the next compaction.
+    garbage: Vec<String>,
+    /// When the collection last changed (ms).
+    t: i64,
+}
+
+/// What the owner of a collection says about an added entry seen in the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The entry is real.
+    Live,
+    /// The entry lost a race or its resource is gone: drop it.
+    Stale,
+    /// Its resource is still being written: hide it and keep it in the tail.
+    Pending,
+}
+
+/// A page of a collection.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Entries in the whole collection.
+    pub total: usize,
+    /// The requested entries, in slot order.
+    pub entries: Vec<Entry>,
+    /// The highest slot allocated when read (changes whenever the collection does).
+    pub version: i64,
+    /// When the collection last changed (ms), as far as the snapshot and tail show.
+    pub changed: i64,
+}
+
+/// Judges an add seen in the tail, given the time it was written (ms).
+pub type Verify<'v> = dyn Fn(&Entry, i64) -> Result<Verdict> + 'v;
+
+/// A verifier for collections whose adds need no check.
+pub fn always_live(_: &Entry, _: i64) -> Result<Verdict> {
+    Ok(Verdict::Live)
+}
+
+/// A handle on one collection.
+pub struct Log<'s> {
+    store: &'s dyn Store,
+    base: String,
+}
+
+enum Tail {
+    Event(Event),
+    Missing,
+}
+
+struct State {
+    meta: Meta,
+    top: i64,
+    tail: Vec<(i64, Tail)>,
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ScimError::internal(format!("corrupt record {key}: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| ScimError::internal(format!("encode: {e}")))
+}
+
+/// A chunk that vanished under a reader (a compaction two generations on deleted it).
+struct Vanished;
+
+impl<'s> Log<'s> {
+    /// The collection stored under `base`.
+    pub fn new(store: &'s dyn Store, base: String) -> Self {
+        Log { store, base }
+    }
+
+    fn counter(&self) -> String {
+        format!("{}/n", self.base)
+    }
+    fn event_key(&self, slot: i64) -> String {
+        format!("{}/e/{slot}", self.base)
+    }
+    fn meta_key(&self) -> String {
+        format!("{}/s", self.base)
+    }
+
+    /// Takes the next slot. Callers that must record the slot elsewhere before the event
+    /// is written (a user document's listing slot) take it first.
+    pub fn allocate(&self) -> Result<i64> {
+        Ok(self.store.increment(&self.counter(), 1)?)
+    }
+
+    /// The highest slot allocated so far: it changes whenever the collection does.
+    pub fn top(&self) -> Result<i64> {
+        Ok(self.store.increment(&self.counter(), 0)?)
+    }
+
+    /// Writes an add event in a slot taken with [`Log::allocate`].
+    pub fn write_add(&self, slot: i64, id: &str, display: Option<&str>, now: i64) -> Result<()> {
+        let ev = Event::Add {
+            i: id.to_string(),
+            d: display.map(str::to_string),
+            t: now,
+        };
+        self.store.set(&self.event_key(slot), &encode(&ev)?)?;
+        Ok(())
+    }
+
+    /// Appends an add event; returns its slot.
+    pub fn add(&self, id: &str, display: Option<&str>, now: i64) -> Result<i64> {
+        let slot = self.allocate()?;
+        self.write_add(slot, id, display, now)?;
+        Ok(slot)
+    }
+
+    /// Appends a remove event. `at` names the add it undoes; `None` removes the id.
+    pub fn remove(&self, id: &str, at: Option<i64>, now: i64) -> Result<i64> {
+        let slot = self.allocate()?;
+        let ev = Event::Remove {
+            i: id.to_string(),
+            at,
+            t: now,
+        };
+        self.store.set(&self.event_key(slot), &encode(&ev)?)?;
+        Ok(slot)
+    }
+
+    /// Whether `slot` is due to compact the log.
+    pub fn due(slot: i64) -> bool {
+        slot % COMPACT_EVERY == 0
+    }
+
+    fn state(&self) -> Result<State> {
+        let meta: Meta = match self.store.get(&self.meta_key())? {
+            Some(b) => decode(&self.meta_key(), &b)?,
+            None => Meta::default(),
+        };
+        let top = self.store.increment(&self.counter(), 0)?;
+        let mut tail = Vec::new();
+        for slot in meta.w + 1..=top {
+            let key = self.event_key(slot);
+            tail.push(match self.store.get(&key)? {
+                Some(b) => (slot, Tail::Event(decode(&key, &b)?)),
+                None => (slot, Tail::Missing),
+            });
+        }
+        Ok(State { meta, top, tail })
+    }
+
+    fn load_chunk(&self, c: &ChunkRef) -> Result<std::result::Result<Vec<Entry>, Vanished>> {
+        let key = format!("{}/c/{}", self.base, c.k);
+        Ok(match self.store.get(&key)? {
+            Some(b) => Ok(decode(&key, &b)?),
+            None => Err(Vanished),
+        })
+    }
+
+    /// Reads entries `[start, start + count)` in slot order and the total.
+    pub fn page(&self, start: usize, count: usize, now: i64, verify: &Verify<'_>) -> Result<Page> {
+        for _ in 0..3 {
+            let st = self.state()?;
+            if let Ok(p) = self.page_of(&st, start, count, now, verify)? {
+                return Ok(p);
+            }
+        }
+        Err(ScimError::unavailable(format!(
+            "{}: snapshot kept changing",
+            self.base
+        )))
+    }
+
+    /// Every entry.
+    pub fn all(&self, now: i64, verify: &Verify<'_>) -> Result<Page> {
+        self.page(0, usize::MAX, now, verify)
+    }
+
+    fn page_of(
+        &self,
+        st: &State,
+        start: usize,
+        count: usize,
+        now: i64,
+        verify: &Verify<'_>,
+    ) -> Result<std::result::Result<Page, Vanished>> {
+        let overlay = Overlay::build(st, now, verify)?;
+        let mut chunk_counts = Vec::with_capacity(st.meta.chunks.len());
+        for (i, c) in st.meta.chunks.iter().enumerate() {
+            let removed = overlay.removed_in(i, &st.meta);
+            chunk_counts.push(c.n.saturating_sub(removed));
+        }
+        let snap_total: usize = chunk_counts.iter().sum();
+        let total = snap_total + overlay.adds.len();
+        let end = start.saturating_add(count).min(total);
+        let mut entries = Vec::new();
+        let mut pos = 0usize;
+        for (i, c) in st.meta.chunks.iter().enumerate() {
+            let n = chunk_counts.get(i).copied().unwrap_or(0);
+            if pos >= end {
+                break;
+            }
+            if pos + n > start && n > 0 {
+                let loaded = match self.load_chunk(c)? {
+                    Ok(l) => l,
+                    Err(v) => return Ok(Err(v)),
+                };
+                for e in loaded {
+                    if overlay.is_removed(&e) {
+                        continue;
+                    }
+                    if pos >= start && pos < end {
+                        entries.push(overlay.with_display(e));
+                    }
+                    pos += 1;
+                }
+            } else {
+                pos += n;
+            }
+        }
+        for e in &overlay.adds {
+            if pos >= end {
+                break;
+            }
+            if pos >= start {
+                entries.push(e.clone());
+            }
+            pos += 1;
+        }
+        // Removals by id alone are only used on collections read whole, where the
+        // entries themselves are the count.
+        let total = if start == 0 && count == usize::MAX {
+            entries.len()
+        } else {
+            total
+        };
+        Ok(Ok(Page {
+            total,
+            entries,
+            version: st.top,
+            changed: st.meta.t.max(overlay.changed),
+        }))
+    }
+
+    /// Folds the tail into the snapshot if it has grown. Safe to run concurrently with
+    /// readers, writers and other compactions.
+    pub fn compact(&self, now: i64, verify: &Verify<'_>) -> Result<()> {
+        let st = self.state()?;
+        let overlay = Overlay::build(&st, now, verify)?;
+        if overlay.watermark <= st.meta.w {
+            return Ok(());
+        }
+        let mut chunks = st.meta.chunks.clone();
+        let mut replaced = Vec::new();
+        let mut touched: BTreeMap<usize, Vec<Entry>> = BTreeMap::new();
+        let removal_chunks: HashSet<usize> = overlay.removal_chunks(&st.meta);
+        let last = chunks.len().checked_sub(1);
+        for i in removal_chunks
+            .iter()
+            .copied()
+            .chain(last.filter(|_| !overlay.folded_adds.is_empty()))
+        {
+            if touched.contains_key(&i) {
+                continue;
+            }
+            let Some(c) = chunks.get(i) else { continue };
+            let Ok(loaded) = self.load_chunk(c)? else {
+                return Ok(());
+            };
+            let kept: Vec<Entry> = loaded
+                .into_iter()
+                .filter(|e| !overlay.is_folded_removed(e))
+                .map(|e| overlay.with_display(e))
+                .collect();
+            touched.insert(i, kept);
+        }
+        let mut appended = overlay.folded_adds.clone();
+        let tail_chunk = match last {
+            Some(i) if !appended.is_empty() => {
+                let mut base = touched.remove(&i).unwrap_or_default();
+                base.append(&mut appended);
+                Some((i, base))
+            }
+            _ => {
+                if appended.is_empty() {
+                    None
+                } else {
+                    Some((chunks.len(), std::mem::take(&mut appended)))
+                }
+            }
+        };
+        let gen = overlay.watermark;
+        let mut next_name = 0usize;
+        let mut write = |entries: &[Entry]| -> Result<ChunkRef> {
+            let k = format!("{gen}.{next_name}");
+            next_name += 1;
+            self.store
+                .set(&format!("{}/c/{k}", self.base), &encode(&entries)?)?;
+            Ok(ChunkRef {
+                k,
+                lo: entries.first().map_or(0, |e| e.slot),
+                hi: entries.last().map_or(0, |e| e.slot),
+                n: entries.len(),
+            })
+        };
+        let mut new_chunks: Vec<Option<Vec<ChunkRef>>> = vec![None; chunks.len()];
+        for (i, entries) in touched {
+            let refs = if entries.is_empty() {
+                Vec::new()
+            } else {
+                vec![write(&entries)?]
+            };
+            if let (Some(slot), Some(old)) = (new_chunks.get_mut(i), chunks.get(i)) {
+                replaced.push(old.k.clone());
+                *slot = Some(refs);
+            }
+        }
+        if let Some((i, entries)) = tail_chunk {
+            let mut refs = Vec::new();
+            for part in entries.chunks(CHUNK) {
+                refs.push(write(part)?);
+            }
+            match (new_chunks.get_mut(i), chunks.get(i)) {
+                (Some(slot), Some(old)) => {
+                    replaced.push(old.k.clone());
+                    *slot = Some(refs);
+                }
+                _ => {
+                    chunks.push(ChunkRef::default());
+                    new_chunks.push(Some(refs));
+                }
+            }
+        }
+        let mut merged = Vec::with_capacity(chunks.len());
+        for (old, new) in chunks.into_iter().zip(new_chunks) {
+            match new {
+                Some(refs) => merged.extend(refs),
+                None => merged.push(old),
+            }
+        }
+        let meta = Meta {
+            w: overlay.watermark,
+            pw: st.meta.w,
+            del: st.meta.pw,
+            chunks: merged,
+            garbage: replaced,
+            t: st.meta.t.max(overlay.changed),
+        };
+        self.store.set(&self.meta_key(), &encode(&meta)?)?;
+        for k in &st.meta.garbage {
+            self.store.delete(&format!("{}/c/{k}", self.base))?;
+        }
+        for slot in st.meta.del + 1..=st.meta.pw {
+            self.store.delete(&self.event_key(slot))?;
+        }
+        Ok(())
+    }
+}
+
+/// The tail folded into what it changes about the snapshot.
+struct Overlay {
+    /// Live adds not yet in the snapshot, in slot order.
+    adds: Vec<Entry>,
+    /// Removals of snapshot entries: by (id, slot) and by id alone.
+    removed_at: HashSet<(String, i64)>,
+    removed_any: HashSet<String>,
+    /// Display updates for ids already present.
+    displays: HashMap<String, String>,
+    /// The highest slot up to which the tail is settled (no pending or missing slot).
+    watermark: i64,
+    /// Adds and removals up to the watermark, for compaction.
+    folded_adds: Vec<Entry>,
+    folded_removed_at: HashSet<(String, i64)>,
+    folded_removed_any: HashSet<String>,
+    changed: i64,
+}
+
+impl Overlay {
+    fn build(st: &State, now: i64, verify: &Verify<'_>) -> Result<Self> {
+        let mut ov = Overlay {
+            adds: Vec::new(),
+            removed_at: HashSet::new(),
+            removed_any: HashSet::new(),
+            displays: HashMap::new(),
+            watermark: st.meta.w,
+            folded_adds: Vec::new(),
+            folded_removed_at: HashSet::new(),
+            folded_removed_any: HashSet::new(),
+            changed: 0,
+        };
+        // The newest write time in the tail dates an empty slot before it.
+        let mut newest_after: Vec<i64> = vec![i64::MIN; st.tail.len()];
+        let mut newest = i64::MIN;
+        for (idx, (_, t)) in st.tail.iter().enumerate().rev() {
+            newest_after[idx] = newest;
+            if let Tail::Event(e) = t {
+                newest = newest.max(e.time());
+            }
+        }
+        let mut settled = true;
+        for (idx, (slot, t)) in st.tail.iter().enumerate() {
+            let slot = *slot;
+            match t {
+                Tail::Missing => {
+                    let later = newest_after.get(idx).copied().unwrap_or(i64::MIN);
+                    if later == i64::MIN || now - later < ABANDON_MS {
+                        settled = false;
+                    }
+                }
+                Tail::Event(Event::Add { i, d, t }) => {
+                    ov.changed = ov.changed.max(*t);
+                    let entry = Entry {
+                        id: i.clone(),
+                        slot,
+                        display: d.clone(),
+                    };
+                    match verify(&entry, *t)? {
+                        Verdict::Pending => settled = false,
+                        Verdict::Stale => {}
+                        Verdict::Live => {
+                            if ov.adds.iter().any(|a| a.id == *i) {
+                                if let Some(d) = d {
+                                    ov.displays.insert(i.clone(), d.clone());
+                                }
+                            } else {
+                                ov.adds.push(entry.clone());
+                                if settled {
+                                    ov.folded_adds.push(entry);
+                                }
+                            }
+                        }
+                    }
+                }
+                Tail::Event(Event::Remove { i, at, t }) => {
+                    ov.changed = ov.changed.max(*t);
+                    let before = ov.adds.len();
+                    ov.adds
+                        .retain(|a| !(a.id == *i && at.is_none_or(|s| s == a.slot)));
+                    if ov.adds.len() != before {
+                        ov.folded_adds
+                            .retain(|a| !(a.id == *i && at.is_none_or(|s| s == a.slot)));
+                    } else {
+                        match at {
+                            Some(s) => {
+                                ov.removed_at.insert((i.clone(), *s));
+                                if settled {
+                                    ov.folded_removed_at.insert((i.clone(), *s));
+                                }
+                            }
+                            None => {
+                                ov.removed_any.insert(i.clone());
+                                if settled {
+                                    ov.folded_removed_any.insert(i.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if settled {
+                ov.watermark = slot;
+            }
+        }
+        Ok(ov)
+    }
+
+    fn is_removed(&self, e: &Entry) -> bool {
+        self.removed_any.contains(&e.id) || self.removed_at.contains(&(e.id.clone(), e.slot))
+    }
+
+    fn is_folded_removed(&self, e: &Entry) -> bool {
+        self.folded_removed_any.contains(&e.id)
+            || self.folded_removed_at.contains(&(e.id.clone(), e.slot))
+    }
+
+    fn with_display(&self, mut e: Entry) -> Entry {
+        if let Some(d) = self.displays.get(&e.id) {
+            e.display = Some(d.clone());
+        }
+        e
+    }
+
+    /// How many snapshot entries of chunk `i` the tail removes. Removals by slot are
+    /// placed by the chunk's slot range; removals by id alone (member sets, which are
+    /// always read whole) are counted where the id is found when the chunk is read, so
+    /// here they count against no chunk and the total is corrected by the full read.
+    fn removed_in(&self, i: usize, meta: &Meta) -> usize {
+        let Some(c) = meta.chunks.get(i) else {
+            return 0;
+        };
+        self.removed_at
+            .iter()
+            .filter(|(_, s)| *s >= c.lo && *s <= c.hi)
+            .count()
+    }
+
+    fn removal_chunks(&self, meta: &Meta) -> HashSet<usize> {
+        let mut out = HashSet::new();
+        for (i, c) in meta.chunks.iter().enumerate() {
+            if !self.folded_removed_any.is_empty()
+                || self
+                    .folded_removed_at
+                    .iter()
+                    .any(|(_, s)| *s >= c.lo && *s <= c.hi)
+            {
+                out.insert(i);
+            }
+        }
+        out
+    }
+}

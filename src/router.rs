@@ -1,0 +1,719 @@
+//! The one router: path prefix and organization, authentication, then the SCIM
+//! endpoints. Every outcome, including every failure, is a SCIM response.
+
+use crate::auth::{key_matches, parse_bearer};
+use crate::config::{Config, OrgConfig};
+use crate::error::{ErrorKind, Result, ScimError};
+use crate::filter::get_ci;
+use crate::http::{is_json_type, parse_body, parse_query, Request, Response};
+use crate::ids::{Clock, Ids, OrgId};
+use crate::resource::Projection;
+use crate::schema::{all_schemas, ResourceKind};
+use crate::service::{etag_list_matches, list_response, ListQuery, Outcome, Service};
+use crate::store::Store;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+const SEARCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+const BULK_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const BULK_RESPONSE_URN: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+
+/// Routes requests for every configured organization.
+pub struct Router<'a> {
+    config: &'a Config,
+    store: &'a dyn Store,
+    clock: &'a dyn Clock,
+    ids: &'a dyn Ids,
+}
+
+/// Where a path points, once the prefix and organization are stripped.
+struct Target<'p> {
+    base: String,
+    org: OrgId,
+    rest: Vec<&'p str>,
+}
+
+fn method_not_allowed(allowed: &str) -> ScimError {
+    ScimError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("Method not allowed here; allowed: {allowed}"),
+    )
+}
+
+fn unauthorized() -> ScimError {
+    ScimError::new(
+        ErrorKind::Unauthorized,
+        "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization",
+    )
+}
+
+/// Splits `/v2/{org}/...` or `/scim/v2/{org}/...`.
+fn split_path(path: &str) -> Option<Target<'_>> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (prefix, at) = match segs.as_slice() {
+        [s, v, ..] if s.eq_ignore_ascii_case("scim") && v.eq_ignore_ascii_case("v2") => {
+            ("/scim/v2", 2)
+        }
+        [v, ..] if v.eq_ignore_ascii_case("v2") => ("/v2", 1),
+        _ => return None,
+    };
+    let org_text = segs.get(at)?;
+    let org = OrgId::parse(org_text)?;
+    Some(Target {
+        base: format!("{prefix}/{org_text}"),
+        org,
+        rest: segs.get(at + 1..).unwrap_or(&[]).to_vec(),
+    })
+}
+
+fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    q.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn parse_index(name: &str, v: Option<&str>) -> Result<Option<i64>> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            ScimError::invalid_value(format!("'{name}' must be an integer, not '{s}'"))
+        }),
+    }
+}
+
+fn sort_desc(v: Option<&str>) -> Result<bool> {
+    match v.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("ascending") => Ok(false),
+        Some("descending") => Ok(true),
+        Some(other) => Err(ScimError::invalid_value(format!(
+            "'sortOrder' must be ascending or descending, not '{other}'"
+        ))),
+    }
+}
+
+/// RFC 7644 3.4.2.4: startIndex below 1 is read as 1, a negative count as 0.
+fn list_query(
+    filter: Option<&str>,
+    start: Option<i64>,
+    count: Option<i64>,
+    sort_by: Option<&str>,
+    sort_order: Option<&str>,
+    projection: Projection,
+) -> Result<ListQuery> {
+    Ok(ListQuery {
+        filter: filter
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string),
+        start_index: usize::try_from(start.unwrap_or(1).max(1)).unwrap_or(1),
+        count: count.map(|c| usize::try_from(c.max(0)).unwrap_or(0)),
+        sort_by: sort_by
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        descending: sort_desc(sort_order)?,
+        projection,
+    })
+}
+
+fn projection_of(q: &[(String, String)]) -> Projection {
+    Projection::from_params(param(q, "attributes"), param(q, "excludedAttributes"))
+}
+
+fn outcome_response(o: Outcome) -> Response {
+    let mut r = match &o.body {
+        Some(b) => Response::json(o.status, b),
+        None => Response {
+            status: o.status,
+            ..Response::default()
+        },
+    };
+    if let Some(e) = o.etag {
+        r.headers.push(("etag".into(), e));
+    }
+    if let (Some(l), 201) = (o.location, o.status) {
+        r.headers.push(("location".into(), l));
+    }
+    r
+}
+
+fn array_of_strings(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+impl<'a> Router<'a> {
+    /// A router over a configuration and the host's capabilities.
+    pub fn new(
+        config: &'a Config,
+        store: &'a dyn Store,
+        clock: &'a dyn Clock,
+        ids: &'a dyn Ids,
+    ) -> Self {
+        Router {
+            config,
+            store,
+            clock,
+            ids,
+        }
+    }
+
+    /// Handles one request.
+    pub fn handle(&self, req: &Request) -> Response {
+        match self.try_handle(req) {
+            Ok(r) => r,
+            Err(e) => Response::error(&e),
+        }
+    }
+
+    fn authenticate(&self, req: &Request, org: &OrgId) -> Result<&'a OrgConfig> {
+        let org_cfg = self.config.orgs.get(org).ok_or_else(unauthorized)?;
+        let mut values = req.header_values("authorization");
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(unauthorized());
+        };
+        let token = parse_bearer(value).ok_or_else(unauthorized)?;
+        if !key_matches(token, &org_cfg.keys) {
+            return Err(unauthorized());
+        }
+        Ok(org_cfg)
+    }
+
+    fn try_handle(&self, req: &Request) -> Result<Response> {
+        let Some(target) = split_path(&req.path) else {
+            return Err(ScimError::not_found(format!("No SCIM endpoint at '{}'; use /v2/{{organization}}/... or /scim/v2/{{organization}}/...", req.path)));
+        };
+        let org_cfg = self.authenticate(req, &target.org)?;
+        let svc = Service::new(
+            self.store,
+            self.clock,
+            self.ids,
+            target.org.clone(),
+            org_cfg.policy,
+            target.base.clone(),
+            &self.config.limits,
+        );
+        let method = req.method.to_ascii_uppercase();
+        let body = if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+            if let Some(ct) = req.header_value("content-type") {
+                if !is_json_type(ct) {
+                    return Err(ScimError::new(
+                        ErrorKind::UnsupportedMediaType,
+                        format!("Content-Type '{ct}' is not supported; send application/scim+json"),
+                    ));
+                }
+            }
+            Some(parse_body(
+                &req.body,
+                self.config.limits.max_payload,
+                self.config.limits.max_depth,
+            )?)
+        } else {
+            None
+        };
+        let query = parse_query(&req.query);
+        self.dispatch(&svc, &target, &method, &query, req, body.as_ref())
+    }
+
+    fn dispatch(
+        &self,
+        svc: &Service<'_>,
+        t: &Target<'_>,
+        method: &str,
+        q: &[(String, String)],
+        req: &Request,
+        body: Option<&Value>,
+    ) -> Result<Response> {
+        let seg = |i: usize| t.rest.get(i).map(|s| s.to_ascii_lowercase());
+        let empty = Value::Null;
+        let body = body.unwrap_or(&empty);
+        let if_match = req.header_value("if-match");
+        let kind = match seg(0).as_deref() {
+            Some("users") => Some(ResourceKind::User),
+            Some("groups") => Some(ResourceKind::Group),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let proj = projection_of(q);
+            return match (t.rest.len(), t.rest.get(1), method) {
+                (1, _, "GET") => {
+                    let lq = list_query(
+                        param(q, "filter"),
+                        parse_index("startIndex", param(q, "startIndex"))?,
+                        parse_index("count", param(q, "count"))?,
+                        param(q, "sortBy"),
+                        param(q, "sortOrder"),
+                        proj,
+                    )?;
+                    Ok(Response::json(200, &svc.list(kind, &lq)?))
+                }
+                (1, _, "POST") => Ok(outcome_response(match kind {
+                    ResourceKind::User => svc.create_user(body, &proj)?,
+                    ResourceKind::Group => svc.create_group(body, &proj)?,
+                })),
+                (1, _, _) => Err(method_not_allowed("GET, POST")),
+                (2, Some(s), "POST") if s.eq_ignore_ascii_case(".search") => {
+                    let lq = search_query(body)?;
+                    Ok(Response::json(200, &svc.list(kind, &lq)?))
+                }
+                (2, Some(s), _) if s.eq_ignore_ascii_case(".search") => {
+                    Err(method_not_allowed("POST"))
+                }
+                (2, Some(id), "GET") => {
+                    if let Some(inm) = req.header_value("if-none-match") {
+                        let v = svc.version(kind, id)?;
+                        if etag_list_matches(inm, &v) {
+                            return Ok(Response {
+                                status: 304,
+                                headers: vec![("etag".into(), v)],
+                                ..Response::default()
+                            });
+                        }
+                    }
+                    Ok(outcome_response(match kind {
+                        ResourceKind::User => svc.get_user(id, &proj)?,
+                        ResourceKind::Group => svc.get_group(id, &proj)?,
+                    }))
+                }
+                (2, Some(id), "PUT") => Ok(outcome_response(match kind {
+                    ResourceKind::User => svc.replace_user(id, body, if_match, &proj)?,
+                    ResourceKind::Group => svc.replace_group(id, body, if_match, &proj)?,
+                })),
+                (2, Some(id), "PATCH") => Ok(outcome_response(match kind {
+                    ResourceKind::User => svc.patch_user(id, body, if_match, &proj)?,
+                    ResourceKind::Group => svc.patch_group(id, body, if_match, &proj)?,
+                })),
+                (2, Some(id), "DELETE") => Ok(outcome_response(match kind {
+                    ResourceKind::User => svc.delete_user(id, if_match)?,
+                    ResourceKind::Group => svc.delete_group(id, if_match)?,
+                })),
+                (2, _, _) => Err(method_not_allowed("GET, PUT, PATCH, DELETE")),
+                _ => Err(self.no_route(req)),
+            };
+        }
+        let get_only = |r: Result<Value>| -> Result<Response> {
+            if method != "GET" {
+                return Err(method_not_allowed("GET"));
+            }
+            r.map(|v| Response::json(200, &v))
+        };
+        match (seg(0).as_deref(), t.rest.len()) {
+            (Some("serviceproviderconfig"), 1) => {
+                get_only(Ok(self.service_provider_config(&t.base)))
+            }
+            (Some("resourcetypes"), 1) => get_only(Ok(list_response(
+                2,
+                1,
+                vec![
+                    ResourceKind::User.resource_type_json(&t.base),
+                    ResourceKind::Group.resource_type_json(&t.base),
+                ],
+            ))),
+            (Some("resourcetypes"), 2) => get_only(
+                [ResourceKind::User, ResourceKind::Group]
+                    .into_iter()
+                    .find(|k| {
+                        t.rest
+                            .get(1)
+                            .is_some_and(|n| n.eq_ignore_ascii_case(k.name()))
+                    })
+                    .map(|k| k.resource_type_json(&t.base))
+                    .ok_or_else(|| ScimError::not_found("No such resource type")),
+            ),
+            (Some("schemas"), 1) => get_only(Ok(list_response(
+                3,
+                1,
+                all_schemas().iter().map(|s| s.to_json(&t.base)).collect(),
+            ))),
+            (Some("schemas"), 2) => get_only(
+                all_schemas()
+                    .into_iter()
+                    .find(|s| t.rest.get(1).is_some_and(|n| n.eq_ignore_ascii_case(s.id)))
+                    .map(|s| s.to_json(&t.base))
+                    .ok_or_else(|| ScimError::not_found("No such schema")),
+            ),
+            (Some(".search"), 1) => {
+                if method != "POST" {
+                    return Err(method_not_allowed("POST"));
+                }
+                let lq = search_query(body)?;
+                Ok(Response::json(200, &self.root_search(svc, &lq)?))
+            }
+            (Some("bulk"), 1) => {
+                if method != "POST" {
+                    return Err(method_not_allowed("POST"));
+                }
+                Ok(Response::json(200, &self.bulk(svc, t, body)?))
+            }
+            (Some("me"), _) => Err(ScimError::new(
+                ErrorKind::NotImplemented,
+                "/Me is not supported: keys belong to organizations, not users",
+            )),
+            _ => Err(self.no_route(req)),
+        }
+    }
+
+    fn no_route(&self, req: &Request) -> ScimError {
+        ScimError::not_found(format!("No SCIM endpoint at '{}'", req.path))
+    }
+
+    fn service_provider_config(&self, base: &str) -> Value {
+        let l = &self.config.limits;
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
+            "patch": {"supported": true},
+            "bulk": {"supported": true, "maxOperations": l.max_bulk_ops, "maxPayloadSize": l.max_payload},
+            "filter": {"supported": true, "maxResults": l.max_count},
+            "changePassword": {"supported": false},
+            "sort": {"supported": true},
+            "etag": {"supported": true},
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken",
+                "name": "Bearer key",
+                "description": "A per-organization key sent as 'Authorization: Bearer <key>'",
+                "primary": true,
+            }],
+            "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")},
+        })
+    }
+
+    fn root_search(&self, svc: &Service<'_>, lq: &ListQuery) -> Result<Value> {
+        // Each type answers the filter where it is defined for that type.
+        let mut all = Vec::new();
+        let mut total = 0;
+        let mut any_valid = None;
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            let mut q = lq.clone();
+            q.start_index = 1;
+            q.count = Some(usize::MAX);
+            match svc.select(kind, &q) {
+                Ok((n, items)) => {
+                    total += n;
+                    all.extend(items);
+                    any_valid = Some(Ok(()));
+                }
+                Err(e) if e.kind() == ErrorKind::InvalidFilter => {
+                    any_valid.get_or_insert(Err(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(Err(e)) = any_valid {
+            return Err(e);
+        }
+        let start = lq.start_index.max(1);
+        let count = lq
+            .count
+            .unwrap_or(self.config.limits.default_count)
+            .min(self.config.limits.max_count);
+        let page: Vec<Value> = all.into_iter().skip(start - 1).take(count).collect();
+        Ok(list_response(total, start, page))
+    }
+
+    fn bulk(&self, svc: &Service<'_>, t: &Target<'_>, body: &Value) -> Result<Value> {
+        let schemas_ok = get_ci(body, "schemas")
+            .and_then(Value::as_array)
+            .is_some_and(|a| {
+                a.iter().any(|s| {
+                    s.as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST_URN))
+                })
+            });
+        if !schemas_ok {
+            return Err(ScimError::invalid_value(format!(
+                "'schemas' must contain '{BULK_REQUEST_URN}'"
+            )));
+        }
+        let Some(Value::Array(ops)) = get_ci(body, "Operations") else {
+            return Err(ScimError::invalid_value("'Operations' must be an array"));
+        };
+        let max = self.config.limits.max_bulk_ops;
+        if ops.len() > max {
+            return Err(ScimError::new(
+                ErrorKind::PayloadTooLarge,
+                format!(
+                    "The bulk request has {} operations; the maximum is {max}",
+                    ops.len()
+                ),
+            ));
+        }
+        let fail_on = match get_ci(body, "failOnErrors") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                ScimError::invalid_value("'failOnErrors' must be a positive integer")
+            })?),
+        };
+        let mut ids: HashMap<String, String> = HashMap::new();
+        let mut results: Vec<Option<Value>> = vec![None; ops.len()];
+        let mut errors = 0u64;
+        let mut pending: Vec<usize> = (0..ops.len()).collect();
+        // Operations whose bulkId references are not yet known wait for a later pass;
+        // what is still unresolved when no pass makes progress is circular or dangling.
+        loop {
+            let mut progressed = false;
+            let mut next = Vec::new();
+            for i in pending {
+                if fail_on.is_some_and(|f| errors >= f) {
+                    break;
+                }
+                let op = ops.get(i).unwrap_or(&Value::Null);
+                let deferred = !refs_of(op).iter().all(|r| ids.contains_key(r));
+                if deferred {
+                    next.push(i);
+                    continue;
+                }
+                progressed = true;
+                let r = self.bulk_op(svc, t, op, &ids);
+                if let (Some(bid), Some(id)) = (r.bulk_id.clone(), r.id.clone()) {
+                    ids.insert(bid, id);
+                }
+                if r.status >= 400 {
+                    errors += 1;
+                }
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(r.json);
+                }
+            }
+            pending = next;
+            if pending.is_empty() || !progressed || fail_on.is_some_and(|f| errors >= f) {
+                break;
+            }
+        }
+        for i in pending {
+            if fail_on.is_some_and(|f| errors >= f) {
+                break;
+            }
+            let op = ops.get(i).unwrap_or(&Value::Null);
+            let e = ScimError::new(ErrorKind::Conflict, "A bulkId reference could not be resolved (it is circular or names no POST in this request)");
+            errors += 1;
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(bulk_result(op, e.status(), None, None, Some(e.to_json())));
+            }
+        }
+        Ok(json!({
+            "schemas": [BULK_RESPONSE_URN],
+            "Operations": results.into_iter().flatten().collect::<Vec<Value>>(),
+        }))
+    }
+
+    fn bulk_op(
+        &self,
+        svc: &Service<'_>,
+        t: &Target<'_>,
+        op: &Value,
+        ids: &HashMap<String, String>,
+    ) -> BulkOutcome {
+        let fail = |e: ScimError| BulkOutcome {
+            status: e.status(),
+            bulk_id: None,
+            id: None,
+            json: bulk_result(op, e.status(), None, None, Some(e.to_json())),
+        };
+        let method = get_ci(op, "method")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let Some(path) = get_ci(op, "path").and_then(Value::as_str) else {
+            return fail(ScimError::invalid_value(
+                "Each bulk operation needs a 'path'",
+            ));
+        };
+        let bulk_id = get_ci(op, "bulkId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if method == "POST" && bulk_id.is_none() {
+            return fail(ScimError::invalid_value("A bulk POST needs a 'bulkId'"));
+        }
+        if !matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            return fail(ScimError::invalid_value(format!(
+                "Bulk method '{method}' is not supported (POST, PUT, PATCH, DELETE)"
+            )));
+        }
+        let path = resolve_refs(&Value::String(path.to_string()), ids);
+        let path = path.as_str().unwrap_or("");
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        if !matches!(
+            segs.first().map(|s| s.to_ascii_lowercase()).as_deref(),
+            Some("users" | "groups")
+        ) || segs.len() > 2
+        {
+            return fail(ScimError::invalid_value(format!(
+                "Bulk path '{path}' must be /Users[/id] or /Groups[/id]"
+            )));
+        }
+        let data = get_ci(op, "data").map(|d| resolve_refs(d, ids));
+        let mut inner = Request {
+            method: method.clone(),
+            path: format!("{}/{}", t.base, segs.join("/")),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        if let Some(v) = get_ci(op, "version").and_then(Value::as_str) {
+            inner.headers.push(("if-match".into(), v.to_string()));
+        }
+        let inner_target = Target {
+            base: t.base.clone(),
+            org: t.org.clone(),
+            rest: segs.clone(),
+        };
+        let resp = match self.dispatch(svc, &inner_target, &method, &[], &inner, data.as_ref()) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        let body = resp.body_json();
+        let id = body.get("id").and_then(Value::as_str).map(str::to_string);
+        let location = body
+            .pointer("/meta/location")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let version = resp.header_value("etag").map(str::to_string);
+        let error_body = (resp.status >= 400).then_some(body);
+        BulkOutcome {
+            status: resp.status,
+            bulk_id,
+            id,
+            json: bulk_result(op, resp.status, location, version, error_body),
+        }
+    }
+}
+
+struct BulkOutcome {
+    status: u16,
+    bulk_id: Option<String>,
+    id: Option<String>,
+    json: Value,
+}
+
+fn bulk_result(
+    op: &Value,
+    status: u16,
+    location: Option<String>,
+    version: Option<String>,
+    response: Option<Value>,
+) -> Value {
+    let mut m = Map::new();
+    if let Some(v) = get_ci(op, "method") {
+        m.insert("method".into(), v.clone());
+    }
+    if let Some(v) = get_ci(op, "bulkId") {
+        m.insert("bulkId".into(), v.clone());
+    }
+    if let Some(v) = version {
+        m.insert("version".into(), Value::String(v));
+    }
+    if let Some(l) = location {
+        m.insert("location".into(), Value::String(l));
+    }
+    m.insert("status".into(), Value::String(status.to_string()));
+    if let Some(r) = response {
+        m.insert("response".into(), r);
+    }
+    Value::Object(m)
+}
+
+/// The bulkIds an operation refers to (`bulkId:x` in its path or data).
+fn refs_of(op: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => {
+                for part in s.split('/') {
+                    if let Some(r) = part.strip_prefix("bulkId:") {
+                        out.push(r.to_string());
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(p) = get_ci(op, "path") {
+        walk(p, &mut out);
+    }
+    if let Some(d) = get_ci(op, "data") {
+        walk(d, &mut out);
+    }
+    out
+}
+
+fn resolve_refs(v: &Value, ids: &HashMap<String, String>) -> Value {
+    match v {
+        Value::String(s) if s.contains("bulkId:") => Value::String(
+            s.split('/')
+                .map(
+                    |part| match part.strip_prefix("bulkId:").and_then(|r| ids.get(r)) {
+                        Some(id) => id.clone(),
+                        None => part.to_string(),
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join("/"),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| resolve_refs(x, ids)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), resolve_refs(x, ids)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A `.search` body (RFC 7644 3.4.3).
+fn search_query(body: &Value) -> Result<ListQuery> {
+    let Value::Object(_) = body else {
+        return Err(ScimError::invalid_syntax(
+            "The request body must be a JSON object",
+        ));
+    };
+    if let Some(s) = get_ci(body, "schemas") {
+        let ok = s.as_array().is_some_and(|a| {
+            a.iter().any(|u| {
+                u.as_str()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_URN))
+            })
+        });
+        if !ok {
+            return Err(ScimError::invalid_value(format!(
+                "'schemas' must contain '{SEARCH_URN}'"
+            )));
+        }
+    }
+    let int = |name: &str| -> Result<Option<i64>> {
+        match get_ci(body, name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ScimError::invalid_value(format!("'{name}' must be an integer"))),
+            Some(Value::String(s)) => parse_index(name, Some(s)),
+            Some(_) => Err(ScimError::invalid_value(format!(
+                "'{name}' must be an integer"
+            ))),
+        }
+    };
+    let text = |name: &str| get_ci(body, name).and_then(Value::as_str);
+    let projection = Projection::from_params(
+        array_of_strings(get_ci(body, "attributes")).as_deref(),
+        array_of_strings(get_ci(body, "excludedAttributes")).as_deref(),
+    );
+    list_query(
+        text("filter"),
+        int("startIndex")?,
+        int("count")?,
+        text("sortBy"),
+        text("sortOrder"),
+        projection,
+    )
+}
