@@ -1,0 +1,128 @@
+//! A router over an in-memory store, a manual clock and sequential ids, with three
+//! organizations (one per policy) and a fourth for isolation checks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scim_edge::auth::KeyHash;
+use scim_edge::config::{Config, OrgConfig};
+use scim_edge::http::{Request, Response};
+use scim_edge::ids::{ManualClock, OrgId, SeqIds};
+use scim_edge::okta::Policy;
+use scim_edge::router::Router;
+use scim_edge::store::MemStore;
+pub mod runscope;
+
+use serde_json::Value;
+
+pub const STRICT: &str = "3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
+pub const LENIENT: &str = "5b9e0c1a-2d3f-4e5a-9b6c-7d8e9f0a1b2c";
+pub const OFF: &str = "8c7d6e5f-4a3b-4c2d-8e1f-0a9b8c7d6e5f";
+pub const OTHER: &str = "1a2b3c4d-0000-4000-8000-000000000001";
+
+/// The key of an organization in these tests.
+pub fn key(org: &str) -> String {
+    format!("key-of-{org}")
+}
+
+pub struct H {
+    pub store: MemStore,
+    pub clock: ManualClock,
+    pub ids: SeqIds,
+    pub config: Config,
+}
+
+impl Default for H {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl H {
+    pub fn new() -> Self {
+        let mut config = Config::default();
+        for (org, policy) in [(STRICT, Policy::Strict), (LENIENT, Policy::Lenient), (OFF, Policy::Off), (OTHER, Policy::Strict)] {
+            config.orgs.insert(
+                OrgId::parse(org).unwrap(),
+                OrgConfig { keys: vec![KeyHash::of(&key(org)), KeyHash::of(&format!("{}-rotated", key(org)))], policy },
+            );
+        }
+        H { store: MemStore::new(), clock: ManualClock::at(1_700_000_000_000), ids: SeqIds::default(), config }
+    }
+
+    pub fn router(&self) -> Router<'_> {
+        Router::new(&self.config, &self.store, &self.clock, &self.ids)
+    }
+
+    /// Sends a request with the key of the organization named in its path.
+    pub fn send(&self, req: Request) -> Response {
+        let org = req.path.split('/').find(|s| OrgId::parse(s).is_some()).unwrap_or(STRICT).to_string();
+        let req = if req.header_value("authorization").is_none() {
+            req.header("Authorization", &format!("Bearer {}", key(&org)))
+        } else {
+            req
+        };
+        self.clock.advance(1000);
+        self.router().handle(&req)
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = Request::new(method, path);
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/scim+json").json(&b);
+        }
+        let r = self.send(req);
+        (r.status, r.body_json())
+    }
+
+    pub fn user(&self, org: &str, name: &str) -> String {
+        let (s, b) = self.call(
+            "POST",
+            &format!("/v2/{org}/Users"),
+            Some(serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": name,
+                "name": {"givenName": "Given", "familyName": "Family"},
+                "emails": [{"primary": true, "value": name, "type": "work"}],
+                "active": true
+            })),
+        );
+        assert_eq!(s, 201, "{b}");
+        b["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn group(&self, org: &str, name: &str) -> String {
+        let (s, b) = self.call(
+            "POST",
+            &format!("/v2/{org}/Groups"),
+            Some(serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": []})),
+        );
+        assert_eq!(s, 201, "{b}");
+        b["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Whether `want` is contained in `got`: objects by key (recursively), arrays element
+/// by element with equal length, scalars equal. Returns the first difference.
+pub fn subset(want: &Value, got: &Value, at: &str) -> Result<(), String> {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, wv) in w {
+                let Some(gv) = g.get(k) else {
+                    return Err(format!("{at}/{k}: missing"));
+                };
+                subset(wv, gv, &format!("{at}/{k}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(w), Value::Array(g)) => {
+            if w.len() != g.len() {
+                return Err(format!("{at}: {} elements, expected {}", g.len(), w.len()));
+            }
+            for (i, (wv, gv)) in w.iter().zip(g).enumerate() {
+                subset(wv, gv, &format!("{at}/{i}"))?;
+            }
+            Ok(())
+        }
+        _ if want == got => Ok(()),
+        _ => Err(format!("{at}: got {got}, expected {want}")),
+    }
+}

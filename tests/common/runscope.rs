@@ -1,0 +1,177 @@
+//! Replays a Runscope/BlazeMeter export (Okta's SCIM 2.0 spec test) through any
+//! transport: variables, requests, assertions and extractions as the export defines them.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// One request as the export describes it, with variables substituted.
+pub struct Call {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+/// What came back.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// The outcome of one step.
+#[derive(Debug)]
+pub struct StepResult {
+    pub note: String,
+    pub required: bool,
+    pub failures: Vec<String>,
+}
+
+/// Where the spec file lives: `SCIM_EDGE_OKTA_SPEC`, else `../shared/okta/` beside the repo.
+pub fn spec_path() -> std::path::PathBuf {
+    match std::env::var_os("SCIM_EDGE_OKTA_SPEC") {
+        Some(p) => p.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/okta/okta-spec-test.json"),
+    }
+}
+
+pub fn load_spec() -> Value {
+    let p = spec_path();
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("Okta spec test not found at {}: {e} (set SCIM_EDGE_OKTA_SPEC)", p.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Variables the export's initial script defines, with fresh random-looking values.
+pub fn initial_variables(base_url: &str, auth: &str, seed: u64) -> HashMap<String, String> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let given = format!("Runscope{:03}", next(1000));
+    let letters: String = (0..8).map(|_| char::from(b'a' + u8::try_from(next(26)).unwrap())).collect();
+    let family = format!("{}{}{:03}", char::from(b'A' + u8::try_from(next(26)).unwrap()), letters, next(1000));
+    let email = format!("{given}{family}@atko.com");
+    let mut v = HashMap::new();
+    v.insert("SCIMBaseURL".into(), base_url.to_string());
+    v.insert("auth".into(), auth.to_string());
+    v.insert("randomGivenName".into(), given);
+    v.insert("randomFamilyName".into(), family);
+    v.insert("randomEmail".into(), email.clone());
+    v.insert("randomUsername".into(), email.clone());
+    v.insert("randomUsernameCaps".into(), email.to_uppercase());
+    v.insert("InvalidUserEmail".into(), "abcdefgh@atko.com".into());
+    v.insert("UserIdThatDoesNotExist".into(), "010101001010101011001010101011".into());
+    v.insert("randomGroupName".into(), format!("Group{}", next(1_000_000)));
+    v
+}
+
+fn substitute(s: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = s.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    out
+}
+
+/// Follows a Runscope property path such as `Resources[0].name.familyName`.
+pub fn property<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut cur = v;
+    for part in path.split('.') {
+        let (name, idx) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        if let Some(i) = idx {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur)
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn not_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        _ => true,
+    }
+}
+
+/// Runs every request step; `send` carries a call to the server under test.
+pub fn replay(spec: &Value, vars: &mut HashMap<String, String>, send: &mut dyn FnMut(&Call) -> Reply) -> Vec<StepResult> {
+    let mut results = Vec::new();
+    for step in spec["steps"].as_array().unwrap() {
+        if step["step_type"] != "request" || step["skipped"] == true {
+            continue;
+        }
+        let note = step["note"].as_str().unwrap_or("").to_string();
+        let headers = step["headers"]
+            .as_object()
+            .map(|h| {
+                h.iter()
+                    .flat_map(|(k, vs)| vs.as_array().into_iter().flatten().map(move |v| (k.clone(), v.as_str().unwrap_or("").to_string())))
+                    .map(|(k, v)| (k, substitute(&v, vars)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let call = Call {
+            method: step["method"].as_str().unwrap().to_string(),
+            url: substitute(step["url"].as_str().unwrap(), vars),
+            headers,
+            body: step["body"].as_str().filter(|b| !b.is_empty()).map(|b| substitute(b, vars)),
+        };
+        let reply = send(&call);
+        let json: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let mut failures = Vec::new();
+        for a in step["assertions"].as_array().into_iter().flatten() {
+            let cmp = a["comparison"].as_str().unwrap_or("");
+            let want = a["value"].as_str().map(|s| substitute(s, vars));
+            let got: Option<Value> = match a["source"].as_str() {
+                Some("response_status") => Some(Value::from(reply.status)),
+                Some("response_json") => match a["property"].as_str() {
+                    Some(p) if !p.is_empty() => property(&json, p).cloned(),
+                    _ => Some(json.clone()),
+                },
+                other => panic!("unsupported assertion source {other:?}"),
+            };
+            let ok = match cmp {
+                "equal_number" => got.as_ref().and_then(Value::as_f64) == want.as_deref().and_then(|w| w.parse::<f64>().ok()),
+                "equal" => got.as_ref().map(text_of) == want,
+                "not_empty" => not_empty(got.as_ref()),
+                "is_a_number" => got.as_ref().is_some_and(Value::is_number),
+                "has_value" | "contains" => match &got {
+                    Some(Value::Array(a)) => a.iter().any(|x| Some(text_of(x)) == want),
+                    Some(Value::String(s)) => want.as_deref().is_some_and(|w| s.contains(w)),
+                    _ => false,
+                },
+                other => panic!("unsupported comparison {other}"),
+            };
+            if !ok {
+                failures.push(format!("{cmp} {:?} {:?}: got {:?}", a["property"], want, got));
+            }
+        }
+        for v in step["variables"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(p)) = (v["name"].as_str(), v["property"].as_str()) {
+                if let Some(val) = property(&json, p) {
+                    vars.insert(name.to_string(), text_of(val));
+                }
+            }
+        }
+        results.push(StepResult { required: note.starts_with("Required"), note, failures });
+    }
+    results
+}
