@@ -253,7 +253,11 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<(), ScimError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.fail(format!("Filter nests deeper than {MAX_DEPTH} levels")));
+            // Point at the bracket just consumed.
+            return Err(err(
+                ErrorKind::InvalidFilter,
+                format!("Filter nests deeper than {MAX_DEPTH} levels at position {}", self.pos),
+            ));
         }
         Ok(())
     }
@@ -402,7 +406,10 @@ impl<'a> Parser<'a> {
         }
         self.terms += 1;
         if self.terms > MAX_TERMS {
-            return Err(self.fail(format!("Filter has more than {MAX_TERMS} comparisons")));
+            return Err(err(
+                ErrorKind::InvalidFilter,
+                format!("Filter has more than {MAX_TERMS} comparisons at position {}", start + 1),
+            ));
         }
         let before = self.pos;
         self.skip_ws();
