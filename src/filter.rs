@@ -696,7 +696,7 @@ pub fn parse_patch_path(src: &str) -> Result<PatchPath, ScimError> {
         let open = p.pos;
         p.eat('[');
         p.enter().map_err(as_path)?;
-        let inner = p.filter(true)?;
+        let inner = p.filter(true).map_err(as_path)?;
         p.skip_ws();
         if !p.eat(']') {
             return Err(as_path(p.fail(format!(
@@ -718,6 +718,7 @@ pub fn parse_patch_path(src: &str) -> Result<PatchPath, ScimError> {
             sub_after = Some(w.to_string());
         }
     }
+    p.skip_ws();
     if p.peek().is_some() {
         return Err(ScimError::new(
             ErrorKind::InvalidPath,
