@@ -256,7 +256,10 @@ impl<'a> Parser<'a> {
             // Point at the bracket just consumed.
             return Err(err(
                 ErrorKind::InvalidFilter,
-                format!("Filter nests deeper than {MAX_DEPTH} levels at position {}", self.pos),
+                format!(
+                    "Filter nests deeper than {MAX_DEPTH} levels at position {}",
+                    self.pos
+                ),
             ));
         }
         Ok(())
@@ -408,7 +411,10 @@ impl<'a> Parser<'a> {
         if self.terms > MAX_TERMS {
             return Err(err(
                 ErrorKind::InvalidFilter,
-                format!("Filter has more than {MAX_TERMS} comparisons at position {}", start + 1),
+                format!(
+                    "Filter has more than {MAX_TERMS} comparisons at position {}",
+                    start + 1
+                ),
             ));
         }
         let before = self.pos;

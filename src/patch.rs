@@ -132,9 +132,10 @@ fn parse_op(i: usize, o: &Value) -> Result<PatchOp> {
         (Op::Add | Op::Replace, None, _) => Err(ScimError::invalid_value(format!(
             "Operation {n} has no 'path', so its 'value' must be an object of attributes"
         ))),
-        (Op::Add, Some(_), None | Some(Value::Null)) => Err(ScimError::invalid_value(format!(
-            "Operation {n} (add) needs a 'value'"
-        ))),
+        // Bitwarden accepts `add` of `members[value eq "id"]` with no value.
+        (Op::Add, Some(p), None | Some(Value::Null)) if p.filter.is_none() => Err(
+            ScimError::invalid_value(format!("Operation {n} (add) needs a 'value'")),
+        ),
         _ => Ok(PatchOp { op, path, value }),
     }
 }
@@ -268,6 +269,12 @@ fn apply_path(
     let value = match (op, value) {
         (Op::Replace, None | Some(Value::Null)) => {
             return apply_path(kind, doc, Op::Remove, p, None)
+        }
+        (Op::Add, None | Some(Value::Null)) => {
+            return Err(ScimError::invalid_value(format!(
+                "Adding to '{}' needs a 'value'",
+                p.attr
+            )))
         }
         (_, v) => v,
     };

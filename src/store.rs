@@ -76,6 +76,14 @@ impl MemStore {
         k
     }
 
+    /// Every stored value concatenated (for tests that check what was never written).
+    pub fn get_raw_all(&self) -> Vec<u8> {
+        self.data
+            .lock()
+            .map(|m| m.values().flatten().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// From now on, fail every operation whose key contains `marker` (`None` heals).
     pub fn fail_keys_containing(&self, marker: Option<&str>) {
         if let Ok(mut f) = self.fail_on.lock() {

@@ -34,7 +34,8 @@ fn run(path: &std::path::Path) {
         let at = format!("{name} step {}", i + 1);
         let r = &step["request"];
         let path = fill(r["path"].as_str().unwrap(), &vars);
-        let mut req = Request::new(r["method"].as_str().unwrap(), &format!("/v2/{org}{path}")).header("User-Agent", "Okta SCIM Client 1.0.0");
+        let mut req = Request::new(r["method"].as_str().unwrap(), &format!("/v2/{org}{path}"))
+            .header("User-Agent", "Okta SCIM Client 1.0.0");
         let mut has_ct = false;
         for (k, v) in r["headers"].as_object().into_iter().flatten() {
             has_ct |= k.eq_ignore_ascii_case("content-type");
@@ -48,12 +49,23 @@ fn run(path: &std::path::Path) {
         }
         let resp = h.send(req);
         let body = resp.body_json();
-        assert_eq!(resp.status, step["status"].as_u64().unwrap() as u16, "{at}: {body}");
+        assert_eq!(
+            resp.status,
+            step["status"].as_u64().unwrap() as u16,
+            "{at}: {body}"
+        );
         if resp.status != 204 {
-            assert_eq!(resp.header_value("content-type"), Some("application/scim+json"), "{at}");
+            assert_eq!(
+                resp.header_value("content-type"),
+                Some("application/scim+json"),
+                "{at}"
+            );
         }
         for (k, v) in step["save"].as_object().into_iter().flatten() {
-            let val = body.pointer(v.as_str().unwrap()).and_then(Value::as_str).unwrap_or_else(|| panic!("{at}: nothing at {v}"));
+            let val = body
+                .pointer(v.as_str().unwrap())
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("{at}: nothing at {v}"));
             vars.insert(k.clone(), val.to_string());
         }
         if let Some(want) = step.get("body") {
@@ -63,10 +75,17 @@ fn run(path: &std::path::Path) {
             }
         }
         for (k, v) in step["headers"].as_object().into_iter().flatten() {
-            assert_eq!(resp.header_value(k), Some(fill(v.as_str().unwrap(), &vars).as_str()), "{at}: header {k}");
+            assert_eq!(
+                resp.header_value(k),
+                Some(fill(v.as_str().unwrap(), &vars).as_str()),
+                "{at}: header {k}"
+            );
         }
         for p in step["absent"].as_array().into_iter().flatten() {
-            assert!(body.pointer(p.as_str().unwrap()).is_none(), "{at}: {p} should be absent in {body}");
+            assert!(
+                body.pointer(p.as_str().unwrap()).is_none(),
+                "{at}: {p} should be absent in {body}"
+            );
         }
     }
 }
@@ -74,7 +93,11 @@ fn run(path: &std::path::Path) {
 #[test]
 fn okta_fixtures_replay() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/okta");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     files.sort();
     assert!(files.len() >= 8, "fixtures missing in {}", dir.display());
     for f in files {

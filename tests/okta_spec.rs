@@ -13,7 +13,11 @@ fn every_required_step_passes() {
     // The spec test assumes the application already holds a user.
     h.user(STRICT, "existing.user@atko.com");
     let spec = load_spec();
-    let mut vars = initial_variables(&format!("/scim/v2/{STRICT}"), &format!("Bearer {}", key(STRICT)), 7);
+    let mut vars = initial_variables(
+        &format!("/scim/v2/{STRICT}"),
+        &format!("Bearer {}", key(STRICT)),
+        7,
+    );
     let results = replay(&spec, &mut vars, &mut |call| {
         let mut req = Request::new(&call.method, &call.url);
         for (k, v) in &call.headers {
@@ -23,9 +27,15 @@ fn every_required_step_passes() {
             req.body = b.clone().into_bytes();
         }
         let r = h.router().handle(&req);
-        Reply { status: r.status, body: r.body }
+        Reply {
+            status: r.status,
+            body: r.body,
+        }
     });
-    assert!(results.iter().filter(|r| r.required).count() >= 11, "{results:?}");
+    assert!(
+        results.iter().filter(|r| r.required).count() >= 11,
+        "{results:?}"
+    );
     let failed: Vec<_> = results.iter().filter(|r| !r.failures.is_empty()).collect();
     assert!(failed.is_empty(), "failed steps: {failed:#?}");
 }

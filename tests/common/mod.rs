@@ -39,13 +39,29 @@ impl Default for H {
 impl H {
     pub fn new() -> Self {
         let mut config = Config::default();
-        for (org, policy) in [(STRICT, Policy::Strict), (LENIENT, Policy::Lenient), (OFF, Policy::Off), (OTHER, Policy::Strict)] {
+        for (org, policy) in [
+            (STRICT, Policy::Strict),
+            (LENIENT, Policy::Lenient),
+            (OFF, Policy::Off),
+            (OTHER, Policy::Strict),
+        ] {
             config.orgs.insert(
                 OrgId::parse(org).unwrap(),
-                OrgConfig { keys: vec![KeyHash::of(&key(org)), KeyHash::of(&format!("{}-rotated", key(org)))], policy },
+                OrgConfig {
+                    keys: vec![
+                        KeyHash::of(&key(org)),
+                        KeyHash::of(&format!("{}-rotated", key(org))),
+                    ],
+                    policy,
+                },
             );
         }
-        H { store: MemStore::new(), clock: ManualClock::at(1_700_000_000_000), ids: SeqIds::default(), config }
+        H {
+            store: MemStore::new(),
+            clock: ManualClock::at(1_700_000_000_000),
+            ids: SeqIds::default(),
+            config,
+        }
     }
 
     pub fn router(&self) -> Router<'_> {
@@ -54,7 +70,12 @@ impl H {
 
     /// Sends a request with the key of the organization named in its path.
     pub fn send(&self, req: Request) -> Response {
-        let org = req.path.split('/').find(|s| OrgId::parse(s).is_some()).unwrap_or(STRICT).to_string();
+        let org = req
+            .path
+            .split('/')
+            .find(|s| OrgId::parse(s).is_some())
+            .unwrap_or(STRICT)
+            .to_string();
         let req = if req.header_value("authorization").is_none() {
             req.header("Authorization", &format!("Bearer {}", key(&org)))
         } else {

@@ -31,19 +31,27 @@ pub struct StepResult {
 pub fn spec_path() -> std::path::PathBuf {
     match std::env::var_os("SCIM_EDGE_OKTA_SPEC") {
         Some(p) => p.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/okta/okta-spec-test.json"),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/okta/okta-spec-test.json"),
     }
 }
 
 pub fn load_spec() -> Value {
     let p = spec_path();
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("Okta spec test not found at {}: {e} (set SCIM_EDGE_OKTA_SPEC)", p.display()));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "Okta spec test not found at {}: {e} (set SCIM_EDGE_OKTA_SPEC)",
+            p.display()
+        )
+    });
     serde_json::from_str(&text).unwrap()
 }
 
 /// Variables the export's initial script defines, with fresh random-looking values.
 pub fn initial_variables(base_url: &str, auth: &str, seed: u64) -> HashMap<String, String> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = |n: u64| {
         x ^= x << 13;
         x ^= x >> 7;
@@ -51,8 +59,15 @@ pub fn initial_variables(base_url: &str, auth: &str, seed: u64) -> HashMap<Strin
         x % n
     };
     let given = format!("Runscope{:03}", next(1000));
-    let letters: String = (0..8).map(|_| char::from(b'a' + u8::try_from(next(26)).unwrap())).collect();
-    let family = format!("{}{}{:03}", char::from(b'A' + u8::try_from(next(26)).unwrap()), letters, next(1000));
+    let letters: String = (0..8)
+        .map(|_| char::from(b'a' + u8::try_from(next(26)).unwrap()))
+        .collect();
+    let family = format!(
+        "{}{}{:03}",
+        char::from(b'A' + u8::try_from(next(26)).unwrap()),
+        letters,
+        next(1000)
+    );
     let email = format!("{given}{family}@atko.com");
     let mut v = HashMap::new();
     v.insert("SCIMBaseURL".into(), base_url.to_string());
@@ -63,8 +78,14 @@ pub fn initial_variables(base_url: &str, auth: &str, seed: u64) -> HashMap<Strin
     v.insert("randomUsername".into(), email.clone());
     v.insert("randomUsernameCaps".into(), email.to_uppercase());
     v.insert("InvalidUserEmail".into(), "abcdefgh@atko.com".into());
-    v.insert("UserIdThatDoesNotExist".into(), "010101001010101011001010101011".into());
-    v.insert("randomGroupName".into(), format!("Group{}", next(1_000_000)));
+    v.insert(
+        "UserIdThatDoesNotExist".into(),
+        "010101001010101011001010101011".into(),
+    );
+    v.insert(
+        "randomGroupName".into(),
+        format!("Group{}", next(1_000_000)),
+    );
     v
 }
 
@@ -112,7 +133,11 @@ fn not_empty(v: Option<&Value>) -> bool {
 }
 
 /// Runs every request step; `send` carries a call to the server under test.
-pub fn replay(spec: &Value, vars: &mut HashMap<String, String>, send: &mut dyn FnMut(&Call) -> Reply) -> Vec<StepResult> {
+pub fn replay(
+    spec: &Value,
+    vars: &mut HashMap<String, String>,
+    send: &mut dyn FnMut(&Call) -> Reply,
+) -> Vec<StepResult> {
     let mut results = Vec::new();
     for step in spec["steps"].as_array().unwrap() {
         if step["step_type"] != "request" || step["skipped"] == true {
@@ -123,7 +148,12 @@ pub fn replay(spec: &Value, vars: &mut HashMap<String, String>, send: &mut dyn F
             .as_object()
             .map(|h| {
                 h.iter()
-                    .flat_map(|(k, vs)| vs.as_array().into_iter().flatten().map(move |v| (k.clone(), v.as_str().unwrap_or("").to_string())))
+                    .flat_map(|(k, vs)| {
+                        vs.as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(move |v| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    })
                     .map(|(k, v)| (k, substitute(&v, vars)))
                     .collect()
             })
@@ -132,7 +162,10 @@ pub fn replay(spec: &Value, vars: &mut HashMap<String, String>, send: &mut dyn F
             method: step["method"].as_str().unwrap().to_string(),
             url: substitute(step["url"].as_str().unwrap(), vars),
             headers,
-            body: step["body"].as_str().filter(|b| !b.is_empty()).map(|b| substitute(b, vars)),
+            body: step["body"]
+                .as_str()
+                .filter(|b| !b.is_empty())
+                .map(|b| substitute(b, vars)),
         };
         let reply = send(&call);
         let json: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
@@ -149,7 +182,10 @@ pub fn replay(spec: &Value, vars: &mut HashMap<String, String>, send: &mut dyn F
                 other => panic!("unsupported assertion source {other:?}"),
             };
             let ok = match cmp {
-                "equal_number" => got.as_ref().and_then(Value::as_f64) == want.as_deref().and_then(|w| w.parse::<f64>().ok()),
+                "equal_number" => {
+                    got.as_ref().and_then(Value::as_f64)
+                        == want.as_deref().and_then(|w| w.parse::<f64>().ok())
+                }
                 "equal" => got.as_ref().map(text_of) == want,
                 "not_empty" => not_empty(got.as_ref()),
                 "is_a_number" => got.as_ref().is_some_and(Value::is_number),
@@ -161,7 +197,10 @@ pub fn replay(spec: &Value, vars: &mut HashMap<String, String>, send: &mut dyn F
                 other => panic!("unsupported comparison {other}"),
             };
             if !ok {
-                failures.push(format!("{cmp} {:?} {:?}: got {:?}", a["property"], want, got));
+                failures.push(format!(
+                    "{cmp} {:?} {:?}: got {:?}",
+                    a["property"], want, got
+                ));
             }
         }
         for v in step["variables"].as_array().into_iter().flatten() {
@@ -171,7 +210,11 @@ pub fn replay(spec: &Value, vars: &mut HashMap<String, String>, send: &mut dyn F
                 }
             }
         }
-        results.push(StepResult { required: note.starts_with("Required"), note, failures });
+        results.push(StepResult {
+            required: note.starts_with("Required"),
+            note,
+            failures,
+        });
     }
     results
 }
