@@ -466,13 +466,16 @@ impl Overlay {
             folded_removed_any: HashSet::new(),
             changed: 0,
         };
-        // The newest write time in the tail dates an empty slot before it.
-        let mut newest_after: Vec<i64> = vec![i64::MIN; st.tail.len()];
-        let mut newest = i64::MIN;
+        // A later slot written long ago proves an empty slot before it was taken long ago
+        // (slots are handed out in order), so its writer is gone.
+        let mut oldest_after: Vec<i64> = vec![i64::MAX; st.tail.len()];
+        let mut oldest = i64::MAX;
         for (idx, (_, t)) in st.tail.iter().enumerate().rev() {
-            newest_after[idx] = newest;
+            if let Some(slot) = oldest_after.get_mut(idx) {
+                *slot = oldest;
+            }
             if let Tail::Event(e) = t {
-                newest = newest.max(e.time());
+                oldest = oldest.min(e.time());
             }
         }
         let mut settled = true;
@@ -480,8 +483,8 @@ impl Overlay {
             let slot = *slot;
             match t {
                 Tail::Missing => {
-                    let later = newest_after.get(idx).copied().unwrap_or(i64::MIN);
-                    if later == i64::MIN || now - later < ABANDON_MS {
+                    let later = oldest_after.get(idx).copied().unwrap_or(i64::MAX);
+                    if later == i64::MAX || now.saturating_sub(later) < ABANDON_MS {
                         settled = false;
                     }
                 }
