@@ -212,26 +212,26 @@ impl Projection {
     }
 
     /// Applies the projection and `returned` rules to a stored document.
-    pub fn apply(&self, kind: ResourceKind, doc: &Map<String, Value>) -> Map<String, Value> {
+    pub fn apply(&self, kind: ResourceKind, doc: Map<String, Value>) -> Map<String, Value> {
         let mut out = Map::new();
         for (k, v) in doc {
             if k == "schemas" {
-                out.insert(k.clone(), v.clone());
+                out.insert(k, v);
                 continue;
             }
-            if let Some(ext) = kind.extension(k) {
+            if let Some(ext) = kind.extension(&k) {
                 let Value::Object(inner) = v else { continue };
                 let m = self.apply_attrs(kind, Some(ext), inner);
                 if !m.is_empty() {
-                    out.insert(k.clone(), Value::Object(m));
+                    out.insert(k, Value::Object(m));
                 }
                 continue;
             }
-            let Some(def) = kind.core_attr(k) else {
+            let Some(def) = kind.core_attr(&k) else {
                 continue;
             };
             if let Some(x) = self.project_attr(kind, None, def, v) {
-                out.insert(k.clone(), x);
+                out.insert(k, x);
             }
         }
         out
@@ -241,15 +241,15 @@ impl Projection {
         &self,
         kind: ResourceKind,
         ext: Option<&Schema>,
-        inner: &Map<String, Value>,
+        inner: Map<String, Value>,
     ) -> Map<String, Value> {
         let mut m = Map::new();
         for (k, v) in inner {
-            let Some(def) = ext.and_then(|e| e.attr(k)) else {
+            let Some(def) = ext.and_then(|e| e.attr(&k)) else {
                 continue;
             };
             if let Some(x) = self.project_attr(kind, ext, def, v) {
-                m.insert(k.clone(), x);
+                m.insert(k, x);
             }
         }
         m
@@ -260,11 +260,11 @@ impl Projection {
         kind: ResourceKind,
         ext: Option<&Schema>,
         def: &AttrDef,
-        v: &Value,
+        v: Value,
     ) -> Option<Value> {
         match def.returned {
             Returned::Never => return None,
-            Returned::Always => return Some(v.clone()),
+            Returned::Always => return Some(v),
             _ => {}
         }
         let matches = |p: &str| -> Option<Option<String>> {
@@ -286,10 +286,10 @@ impl Projection {
                 return None;
             }
             if subs.iter().any(Option::is_none) || def.ty != AttrType::Complex {
-                return Some(v.clone());
+                return Some(v);
             }
             let keep: Vec<String> = subs.into_iter().flatten().collect();
-            return Some(keep_subs(v, &keep));
+            return Some(keep_subs(&v, &keep));
         }
         let mut excluded_subs = Vec::new();
         for p in &self.excluded {
@@ -300,9 +300,9 @@ impl Projection {
             }
         }
         if excluded_subs.is_empty() {
-            return Some(v.clone());
+            return Some(v);
         }
-        Some(drop_subs(v, &excluded_subs))
+        Some(drop_subs(&v, &excluded_subs))
     }
 }
 
@@ -434,11 +434,11 @@ mod tests {
         doc.insert("id".into(), json!("i"));
         let p = Projection::from_params(Some("name.givenName"), None);
         assert_eq!(
-            Value::Object(p.apply(ResourceKind::User, &doc)),
+            Value::Object(p.apply(ResourceKind::User, doc.clone())),
             json!({"schemas": [crate::schema::USER_URN], "id": "i", "name": {"givenName": "G"}})
         );
         let p = Projection::from_params(None, Some("name,id"));
-        let out = p.apply(ResourceKind::User, &doc);
+        let out = p.apply(ResourceKind::User, doc);
         assert!(
             out.contains_key("id") && !out.contains_key("name") && out.contains_key("displayName")
         );

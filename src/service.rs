@@ -420,10 +420,7 @@ impl<'a> Service<'a> {
             None
         };
         let full = self.render(ResourceKind::User, id, rec, &version, rec.m, groups);
-        Ok((
-            Value::Object(proj.apply(ResourceKind::User, &full)),
-            version,
-        ))
+        Ok((Value::Object(proj.apply(ResourceKind::User, full)), version))
     }
 
     fn user_outcome(
@@ -660,7 +657,7 @@ impl<'a> Service<'a> {
             .entries
             .into_iter()
             .map(|e| {
-                let mut m = Map::new();
+                let mut m = Map::with_capacity(4);
                 m.insert("value".into(), Value::String(e.id.clone()));
                 m.insert(
                     "$ref".into(),
@@ -689,7 +686,7 @@ impl<'a> Service<'a> {
         let version = Self::version_of(rec, Some(log_top));
         let full = self.render(ResourceKind::Group, id, rec, &version, modified, members);
         Ok((
-            Value::Object(proj.apply(ResourceKind::Group, &full)),
+            Value::Object(proj.apply(ResourceKind::Group, full)),
             version,
         ))
     }

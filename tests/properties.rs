@@ -13,17 +13,36 @@ fn attr_path() -> impl Strategy<Value = AttrPath> {
         Just(("userName", None, None)),
         Just(("name", Some("givenName"), None)),
         Just(("emails", Some("value"), None)),
-        Just(("title", None, Some("urn:ietf:params:scim:schemas:core:2.0:User"))),
-        Just(("department", None, Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"))),
+        Just((
+            "title",
+            None,
+            Some("urn:ietf:params:scim:schemas:core:2.0:User")
+        )),
+        Just((
+            "department",
+            None,
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        )),
         Just(("meta", Some("lastModified"), None)),
     ]
-    .prop_map(|(n, s, u)| AttrPath { urn: u.map(str::to_string), name: n.to_string(), sub: s.map(str::to_string) })
+    .prop_map(|(n, s, u)| AttrPath {
+        urn: u.map(str::to_string),
+        name: n.to_string(),
+        sub: s.map(str::to_string),
+    })
 }
 
 fn leaf() -> impl Strategy<Value = Filter> {
     let op = prop_oneof![
-        Just(CompareOp::Eq), Just(CompareOp::Ne), Just(CompareOp::Co), Just(CompareOp::Sw),
-        Just(CompareOp::Ew), Just(CompareOp::Gt), Just(CompareOp::Ge), Just(CompareOp::Lt), Just(CompareOp::Le)
+        Just(CompareOp::Eq),
+        Just(CompareOp::Ne),
+        Just(CompareOp::Co),
+        Just(CompareOp::Sw),
+        Just(CompareOp::Ew),
+        Just(CompareOp::Gt),
+        Just(CompareOp::Ge),
+        Just(CompareOp::Lt),
+        Just(CompareOp::Le)
     ];
     let value = prop_oneof![
         "[ -~]{0,12}".prop_map(CompValue::Str),
@@ -36,8 +55,20 @@ fn leaf() -> impl Strategy<Value = Filter> {
         (attr_path(), op, value).prop_map(|(p, o, v)| Filter::Compare(p, o, v)),
         attr_path().prop_map(Filter::Present),
         ("[a-z]{1,8}", "[ -~]{0,8}").prop_map(|(t, v)| Filter::ValuePath(
-            AttrPath { urn: None, name: "emails".into(), sub: None },
-            Box::new(Filter::Compare(AttrPath { urn: None, name: "type".into(), sub: None }, CompareOp::Eq, CompValue::Str(format!("{t}{v}"))))
+            AttrPath {
+                urn: None,
+                name: "emails".into(),
+                sub: None
+            },
+            Box::new(Filter::Compare(
+                AttrPath {
+                    urn: None,
+                    name: "type".into(),
+                    sub: None
+                },
+                CompareOp::Eq,
+                CompValue::Str(format!("{t}{v}"))
+            ))
         )),
     ]
 }
