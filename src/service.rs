@@ -351,25 +351,20 @@ impl<'a> Service<'a> {
         &self,
         kind: ResourceKind,
         id: &str,
-        rec: &Record,
+        rec: Record,
         version: &str,
         modified: i64,
         extra: Option<(&str, Vec<Value>)>,
     ) -> Map<String, Value> {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(rec.d.len() + 3);
+        let mut d = rec.d;
         out.insert(
             "schemas".into(),
-            rec.d
-                .get("schemas")
-                .cloned()
+            d.remove("schemas")
                 .unwrap_or_else(|| json!([kind.core().id])),
         );
         out.insert("id".into(), Value::String(id.to_string()));
-        for (k, v) in &rec.d {
-            if k != "schemas" {
-                out.insert(k.clone(), v.clone());
-            }
-        }
+        out.extend(d);
         if let Some((name, list)) = extra {
             out.insert(name.to_string(), Value::Array(list));
         }
@@ -409,17 +404,18 @@ impl<'a> Service<'a> {
     fn user_view(
         &self,
         id: &str,
-        rec: &Record,
+        rec: Record,
         proj: &Projection,
         with_groups: bool,
     ) -> Result<(Value, String)> {
-        let version = Self::version_of(rec, None);
+        let version = Self::version_of(&rec, None);
         let groups = if with_groups && proj.wants(ResourceKind::User, "groups") {
             Some(("groups", self.user_groups(id)?))
         } else {
             None
         };
-        let full = self.render(ResourceKind::User, id, rec, &version, rec.m, groups);
+        let modified = rec.m;
+        let full = self.render(ResourceKind::User, id, rec, &version, modified, groups);
         Ok((Value::Object(proj.apply(ResourceKind::User, full)), version))
     }
 
@@ -427,7 +423,7 @@ impl<'a> Service<'a> {
         &self,
         status: u16,
         id: &str,
-        rec: &Record,
+        rec: Record,
         proj: &Projection,
     ) -> Result<Outcome> {
         let (body, etag) = self.user_view(id, rec, proj, true)?;
@@ -523,13 +519,13 @@ impl<'a> Service<'a> {
         if Log::due(slot) {
             self.compact_listing(ResourceKind::User)?;
         }
-        self.user_outcome(201, &id, &rec, proj)
+        self.user_outcome(201, &id, rec, proj)
     }
 
     /// GET /Users/{id}
     pub fn get_user(&self, id: &str, proj: &Projection) -> Result<Outcome> {
         let (id, rec) = self.require(ResourceKind::User, id)?;
-        self.user_outcome(200, &id, &rec, proj)
+        self.user_outcome(200, &id, rec, proj)
     }
 
     /// The current version of a resource, for `If-None-Match`.
@@ -591,7 +587,7 @@ impl<'a> Service<'a> {
         let doc = self.user_doc(body)?;
         okta::check_unchanged(&old.d, &doc, self.policy)?;
         let rec = self.write_user(&id, &old, doc)?;
-        self.user_outcome(200, &id, &rec, proj)
+        self.user_outcome(200, &id, rec, proj)
     }
 
     /// PATCH /Users/{id}
@@ -614,7 +610,7 @@ impl<'a> Service<'a> {
         } else {
             self.write_user(&id, &old, doc)?
         };
-        self.user_outcome(200, &id, &rec, proj)
+        self.user_outcome(200, &id, rec, proj)
     }
 
     /// DELETE /Users/{id}: the user and its memberships.
@@ -673,7 +669,7 @@ impl<'a> Service<'a> {
         Ok((list, page.version, page.changed))
     }
 
-    fn group_view(&self, id: &str, rec: &Record, proj: &Projection) -> Result<(Value, String)> {
+    fn group_view(&self, id: &str, rec: Record, proj: &Projection) -> Result<(Value, String)> {
         let log_top;
         let (members, modified) = if proj.wants(ResourceKind::Group, "members") {
             let (list, top, changed) = self.members_of(id)?;
@@ -683,7 +679,7 @@ impl<'a> Service<'a> {
             log_top = self.log(&format!("gm/{id}")).top()?;
             (None, rec.m)
         };
-        let version = Self::version_of(rec, Some(log_top));
+        let version = Self::version_of(&rec, Some(log_top));
         let full = self.render(ResourceKind::Group, id, rec, &version, modified, members);
         Ok((
             Value::Object(proj.apply(ResourceKind::Group, full)),
@@ -695,7 +691,7 @@ impl<'a> Service<'a> {
         &self,
         status: u16,
         id: &str,
-        rec: &Record,
+        rec: Record,
         proj: &Projection,
     ) -> Result<Outcome> {
         let (body, etag) = self.group_view(id, rec, proj)?;
@@ -808,13 +804,13 @@ impl<'a> Service<'a> {
         if Log::due(slot) {
             self.compact_listing(ResourceKind::Group)?;
         }
-        self.group_outcome(201, &id, &rec, proj)
+        self.group_outcome(201, &id, rec, proj)
     }
 
     /// GET /Groups/{id}
     pub fn get_group(&self, id: &str, proj: &Projection) -> Result<Outcome> {
         let (id, rec) = self.require(ResourceKind::Group, id)?;
-        self.group_outcome(200, &id, &rec, proj)
+        self.group_outcome(200, &id, rec, proj)
     }
 
     fn write_group(&self, id: &str, old: &Record, doc: Map<String, Value>) -> Result<Record> {
@@ -895,7 +891,7 @@ impl<'a> Service<'a> {
         if let Some(m) = members {
             self.set_members(&id, &m)?;
         }
-        self.group_outcome(200, &id, &rec, proj)
+        self.group_outcome(200, &id, rec, proj)
     }
 
     /// PATCH /Groups/{id}. Operations on `members` become membership changes; the rest
@@ -925,7 +921,7 @@ impl<'a> Service<'a> {
             self.write_group(&id, &old, doc)?
         };
         self.run_member_plan(&id, plan)?;
-        self.group_outcome(200, &id, &rec, proj)
+        self.group_outcome(200, &id, rec, proj)
     }
 
     fn run_member_plan(&self, gid: &str, plan: Vec<MemberChange>) -> Result<()> {
@@ -1041,7 +1037,7 @@ impl<'a> Service<'a> {
         &self,
         kind: ResourceKind,
         id: &str,
-        rec: &Record,
+        rec: Record,
         proj: &Projection,
         with_groups: bool,
     ) -> Result<Value> {
@@ -1053,13 +1049,7 @@ impl<'a> Service<'a> {
 
     /// The documents a filter is evaluated against: complete, with computed attributes
     /// when the filter mentions them.
-    fn eval_doc(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        rec: &Record,
-        computed: bool,
-    ) -> Result<Value> {
+    fn eval_doc(&self, kind: ResourceKind, id: &str, rec: Record, computed: bool) -> Result<Value> {
         self.view(kind, id, rec, &Projection::default(), computed)
     }
 
@@ -1108,7 +1098,7 @@ impl<'a> Service<'a> {
             let mut items = Vec::with_capacity(page.entries.len());
             for e in &page.entries {
                 if let Some(rec) = self.load(kind, &e.id)? {
-                    items.push(self.view(kind, &e.id, &rec, &q.projection, with_groups)?);
+                    items.push(self.view(kind, &e.id, rec, &q.projection, with_groups)?);
                 }
             }
             return Ok((page.total, items));
@@ -1152,7 +1142,7 @@ impl<'a> Service<'a> {
         }
         let mut matched: Vec<(String, Record, Value)> = Vec::new();
         for (id, rec) in candidates {
-            let doc = self.eval_doc(kind, &id, &rec, computed)?;
+            let doc = self.eval_doc(kind, &id, rec.clone(), computed)?;
             if filter.as_ref().is_none_or(|f| f.matches(kind, &doc)) {
                 matched.push((id, rec, doc));
             }
@@ -1184,7 +1174,7 @@ impl<'a> Service<'a> {
         let total = matched.len();
         let mut items = Vec::new();
         for (id, rec, _) in matched.into_iter().skip(start - 1).take(count) {
-            items.push(self.view(kind, &id, &rec, &q.projection, with_groups)?);
+            items.push(self.view(kind, &id, rec, &q.projection, with_groups)?);
         }
         Ok((total, items))
     }
