@@ -533,11 +533,13 @@ impl<'a> Service<'a> {
         let (id, rec) = self.require(kind, id)?;
         Ok(match kind {
             ResourceKind::User => Self::version_of(&rec, None),
-            ResourceKind::Group => {
-                let top = self.log(&format!("gm/{id}")).top()?;
-                Self::version_of(&rec, Some(top))
-            }
+            ResourceKind::Group => self.group_version(&id, &rec)?,
         })
+    }
+
+    fn group_version(&self, id: &str, rec: &Record) -> Result<String> {
+        let top = self.log(&format!("gm/{id}")).top()?;
+        Ok(Self::version_of(rec, Some(top)))
     }
 
     fn write_user(&self, id: &str, old: &Record, doc: Map<String, Value>) -> Result<Record> {
@@ -878,7 +880,7 @@ impl<'a> Service<'a> {
         proj: &Projection,
     ) -> Result<Outcome> {
         let (id, old) = self.require(ResourceKind::Group, id)?;
-        check_if_match(if_match, &self.version(ResourceKind::Group, &id)?)?;
+        check_if_match(if_match, &self.group_version(&id, &old)?)?;
         let mut doc = canonicalize(ResourceKind::Group, body)?;
         let explicit_empty = crate::filter::get_ci(body, "members")
             .is_some_and(|m| m.as_array().is_some_and(Vec::is_empty));
@@ -905,7 +907,7 @@ impl<'a> Service<'a> {
     ) -> Result<Outcome> {
         let ops = patch::parse(body)?;
         let (id, old) = self.require(ResourceKind::Group, id)?;
-        check_if_match(if_match, &self.version(ResourceKind::Group, &id)?)?;
+        check_if_match(if_match, &self.group_version(&id, &old)?)?;
         let mut doc_ops = Vec::new();
         let mut member_ops = Vec::new();
         for op in ops {
@@ -1009,7 +1011,7 @@ impl<'a> Service<'a> {
     /// is gone), so deleting a large group costs O(1).
     pub fn delete_group(&self, id: &str, if_match: Option<&str>) -> Result<Outcome> {
         let (id, rec) = self.require(ResourceKind::Group, id)?;
-        check_if_match(if_match, &self.version(ResourceKind::Group, &id)?)?;
+        check_if_match(if_match, &self.group_version(&id, &rec)?)?;
         self.store.delete(&self.key(ResourceKind::Group, &id))?;
         let slot = self
             .listing(ResourceKind::Group)
