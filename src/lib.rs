@@ -16,5 +16,7 @@ pub mod resource;
 pub mod router;
 pub mod schema;
 pub mod service;
+#[cfg(feature = "spin")]
+mod spin;
 pub mod store;
 pub mod time;

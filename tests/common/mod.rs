@@ -9,6 +9,7 @@ use scim_edge::ids::{ManualClock, OrgId, SeqIds};
 use scim_edge::okta::Policy;
 use scim_edge::router::Router;
 use scim_edge::store::MemStore;
+pub mod fixtures;
 pub mod runscope;
 
 use serde_json::Value;
@@ -118,32 +119,5 @@ impl H {
         );
         assert_eq!(s, 201, "{b}");
         b["id"].as_str().unwrap().to_string()
-    }
-}
-
-/// Whether `want` is contained in `got`: objects by key (recursively), arrays element
-/// by element with equal length, scalars equal. Returns the first difference.
-pub fn subset(want: &Value, got: &Value, at: &str) -> Result<(), String> {
-    match (want, got) {
-        (Value::Object(w), Value::Object(g)) => {
-            for (k, wv) in w {
-                let Some(gv) = g.get(k) else {
-                    return Err(format!("{at}/{k}: missing"));
-                };
-                subset(wv, gv, &format!("{at}/{k}"))?;
-            }
-            Ok(())
-        }
-        (Value::Array(w), Value::Array(g)) => {
-            if w.len() != g.len() {
-                return Err(format!("{at}: {} elements, expected {}", g.len(), w.len()));
-            }
-            for (i, (wv, gv)) in w.iter().zip(g).enumerate() {
-                subset(wv, gv, &format!("{at}/{i}"))?;
-            }
-            Ok(())
-        }
-        _ if want == got => Ok(()),
-        _ => Err(format!("{at}: got {got}, expected {want}")),
     }
 }

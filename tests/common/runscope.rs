@@ -31,8 +31,14 @@ pub struct StepResult {
 pub fn spec_path() -> std::path::PathBuf {
     match std::env::var_os("SCIM_EDGE_OKTA_SPEC") {
         Some(p) => p.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/okta/okta-spec-test.json"),
+        None => {
+            let rel = "../shared/okta/okta-spec-test.json";
+            let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            here.ancestors()
+                .map(|p| p.join(rel))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| here.join(rel))
+        }
     }
 }
 

@@ -1,0 +1,67 @@
+//! `scim-edge-host --wasm <component.wasm> [--listen 127.0.0.1:3000] [--workers N]`
+//! serves a Spin HTTP component with an in-memory key-value store, as `spin up` would
+//! on this machine. Variables come from `SPIN_VARIABLE_<NAME>` environment variables or
+//! `--variable name=value`, as with Spin.
+
+use scim_edge_host::{serve, Backend, Host};
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut wasm = None;
+    let mut listen = "127.0.0.1:3000".to_string();
+    let mut workers = 2usize;
+    let mut variables: HashMap<String, String> = std::env::vars()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("SPIN_VARIABLE_")
+                .map(|n| (n.to_ascii_lowercase(), v))
+        })
+        .collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--wasm" => wasm = Some(value()?),
+            "--listen" => listen = value()?,
+            "--workers" => {
+                workers = value()?
+                    .parse()
+                    .map_err(|_| "--workers takes a number".to_string())?
+            }
+            "--variable" => {
+                let v = value()?;
+                let (k, val) = v.split_once('=').ok_or("--variable takes name=value")?;
+                variables.insert(k.to_string(), val.to_string());
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let wasm = wasm.ok_or("--wasm <component.wasm> is required")?;
+    let bytes = std::fs::read(&wasm).map_err(|e| format!("{wasm}: {e}"))?;
+    let addr = listen
+        .parse()
+        .map_err(|e| format!("--listen {listen}: {e}"))?;
+    let host = Host::new(&bytes, variables, Arc::new(Backend::default()))
+        .map_err(|e| format!("{wasm}: {e:#}"))?;
+    let running = serve(host, addr, workers).map_err(|e| format!("listen {listen}: {e}"))?;
+    println!("serving {wasm} on http://{}", running.addr);
+    loop {
+        std::thread::park();
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scim-edge-host: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

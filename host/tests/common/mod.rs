@@ -1,0 +1,90 @@
+//! Serving the built scim-edge component through the test host.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scim_edge::auth::KeyHash;
+use scim_edge_host::client::{request, Reply};
+use scim_edge_host::{serve, Backend, Host, Running};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+pub const STRICT: &str = "3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
+pub const OFF: &str = "8c7d6e5f-4a3b-4c2d-8e1f-0a9b8c7d6e5f";
+pub const OTHER: &str = "1a2b3c4d-0000-4000-8000-000000000001";
+
+pub fn key(org: &str) -> String {
+    format!("key-of-{org}")
+}
+
+/// The component built by `cargo build --lib --target wasm32-wasip2 --release --features spin`
+/// (the test script builds it first).
+pub fn wasm_path() -> PathBuf {
+    match std::env::var_os("SCIM_EDGE_WASM") {
+        Some(p) => p.into(),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/wasm32-wasip2/release/scim_edge.wasm"),
+    }
+}
+
+pub fn wasm() -> &'static [u8] {
+    static W: OnceLock<Vec<u8>> = OnceLock::new();
+    W.get_or_init(|| {
+        let p = wasm_path();
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; build it with `cargo build --lib --target wasm32-wasip2 --release --features spin`", p.display()))
+    })
+}
+
+/// One organization's entry in the `organizations` variable: [`key`] and its rotation.
+pub fn org_entry(org: &str, policy: &str) -> String {
+    let (k, rotated) = (
+        KeyHash::of(&key(org)).to_hex(),
+        KeyHash::of(&format!("{}-rotated", key(org))).to_hex(),
+    );
+    format!("\"{org}\": {{\"keys\": [\"{k}\", \"{rotated}\"], \"policy\": \"{policy}\"}}")
+}
+
+pub fn organizations_with(extra: &[String]) -> String {
+    let mut all = vec![
+        org_entry(STRICT, "strict"),
+        org_entry(OFF, "off"),
+        org_entry(OTHER, "strict"),
+    ];
+    all.extend_from_slice(extra);
+    format!("{{{}}}", all.join(", "))
+}
+
+pub fn organizations() -> String {
+    organizations_with(&[])
+}
+
+/// A fresh server with an empty store.
+pub fn server_with(vars: HashMap<String, String>) -> Running {
+    let host = Host::new(wasm(), vars, Arc::new(Backend::default())).unwrap();
+    serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap()
+}
+
+pub fn server() -> Running {
+    server_with(HashMap::from([(
+        "organizations".to_string(),
+        organizations(),
+    )]))
+}
+
+pub fn call(s: &Running, method: &str, path: &str, body: Option<&serde_json::Value>) -> Reply {
+    let org = path
+        .split('/')
+        .find(|p| scim_edge::ids::OrgId::parse(p).is_some())
+        .unwrap_or(STRICT)
+        .to_string();
+    let auth = format!("Bearer {}", key(&org));
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let mut headers = vec![("authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("content-type", "application/scim+json"));
+    }
+    request(s.addr, method, path, &headers, &bytes).unwrap()
+}
+
+pub fn json(r: &Reply) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,170 @@
+//! The Spin adapter: Spin's HTTP request in, the core router, Spin's response out; the
+//! `default` key-value store behind [`Store`]; configuration from Spin variables.
+//! Every outcome, failures included, is a SCIM response: an `Err` would reach the client
+//! as an empty 500.
+
+use crate::config::{org_config, Config, OrgConfig};
+use crate::error::ScimError;
+use crate::http::{Request, Response};
+use crate::ids::{format_uuid, Clock, Ids, OrgId};
+use crate::router::Router;
+use crate::store::{Store, StoreError};
+use serde::Deserialize;
+use spin_sdk::http::{Request as SpinRequest, Response as SpinResponse};
+use spin_sdk::key_value;
+// The hidden wasi:keyvalue bindings give the atomic increment; used only here.
+use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
+use std::collections::BTreeMap;
+
+/// Spin variable holding the organizations: JSON
+/// `{"<org uuid>": {"keys": ["<sha256 hex>", ...], "policy": "strict"}}`.
+pub const ORGANIZATIONS_VAR: &str = "organizations";
+/// Spin variable holding optional limits: JSON `{"max_payload": .., "max_count": ..}`.
+pub const LIMITS_VAR: &str = "limits";
+
+struct SpinStore {
+    kv: key_value::Store,
+    bucket: wasi_store::Bucket,
+}
+
+fn kv_err(e: impl std::fmt::Debug) -> StoreError {
+    StoreError(format!("{e:?}"))
+}
+
+impl Store for SpinStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(key).map_err(kv_err)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.kv.set(key, value).map_err(kv_err)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.kv.delete(key).map_err(kv_err)
+    }
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.kv.exists(key).map_err(kv_err)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(&self.bucket, key, delta).map_err(kv_err)
+    }
+}
+
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+struct RandomIds;
+
+impl Ids for RandomIds {
+    fn new_id(&self) -> String {
+        let mut b = [0u8; 16];
+        // Without randomness the clock still gives distinct ids, so a failure here does
+        // not stop the request.
+        if getrandom::fill(&mut b).is_err() {
+            let t = SystemClock.now_ms().to_be_bytes();
+            b[..8].copy_from_slice(&t);
+        }
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        format_uuid(&b)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgVar {
+    keys: Vec<String>,
+    #[serde(default)]
+    policy: Option<String>,
+}
+
+/// Reads and checks the configuration; the error names the variable.
+fn load_config() -> Result<Config, String> {
+    let orgs_text = spin_sdk::variables::get(ORGANIZATIONS_VAR)
+        .map_err(|e| format!("variable '{ORGANIZATIONS_VAR}': {e:?}"))?;
+    let parsed: BTreeMap<String, OrgVar> = serde_json::from_str(&orgs_text).map_err(|e| {
+        format!("variable '{ORGANIZATIONS_VAR}': not the expected JSON object: {e}")
+    })?;
+    let mut orgs: BTreeMap<OrgId, OrgConfig> = BTreeMap::new();
+    for (id, o) in parsed {
+        let path = format!("variable '{ORGANIZATIONS_VAR}': {id}");
+        let org = OrgId::parse(&id)
+            .ok_or_else(|| format!("{path}: the organization id must be a UUID"))?;
+        orgs.insert(org, org_config(&path, &o.keys, o.policy.as_deref())?);
+    }
+    let limits = match spin_sdk::variables::get(LIMITS_VAR) {
+        Ok(text) if !text.trim().is_empty() => crate::config::parse_limits(&text)
+            .map_err(|e| format!("variable '{LIMITS_VAR}': {e}"))?,
+        _ => crate::service::Limits::default(),
+    };
+    Ok(Config { orgs, limits })
+}
+
+fn to_spin(r: Response) -> SpinResponse {
+    let mut b = SpinResponse::builder();
+    b.status(r.status);
+    for (k, v) in r.headers {
+        b.header(k, v);
+    }
+    b.body(r.body);
+    b.build()
+}
+
+fn handle(req: SpinRequest) -> SpinResponse {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scim-edge: configuration error: {e}");
+            let err = ScimError::internal(e);
+            let mut r = Response::error(&err);
+            r.body = ScimError::new(
+                crate::error::ErrorKind::Internal,
+                "scim-edge is not configured correctly; see the server log",
+            )
+            .to_json()
+            .to_string()
+            .into_bytes();
+            return to_spin(r);
+        }
+    };
+    let store = match (
+        key_value::Store::open_default(),
+        wasi_store::open("default"),
+    ) {
+        (Ok(kv), Ok(bucket)) => SpinStore { kv, bucket },
+        (kv, bucket) => {
+            let e =
+                ScimError::unavailable(format!("open store: {:?} {:?}", kv.err(), bucket.err()));
+            eprintln!("scim-edge: {}", e.log_cause().unwrap_or(""));
+            return to_spin(Response::error(&e));
+        }
+    };
+    let mut core = Request::new(&req.method().to_string(), req.path());
+    core.query = req.query().to_string();
+    for (name, value) in req.headers() {
+        if let Some(v) = value.as_str() {
+            core.headers.push((name.to_string(), v.to_string()));
+        }
+    }
+    core.body = req.body().to_vec();
+    let router = Router::new(&config, &store, &SystemClock, &RandomIds);
+    let resp = router.handle(&core);
+    if let Some(cause) = &resp.log {
+        eprintln!(
+            "scim-edge: {} {} -> {}: {cause}",
+            core.method, core.path, resp.status
+        );
+    }
+    to_spin(resp)
+}
+
+#[spin_sdk::http_component]
+fn serve(req: SpinRequest) -> SpinResponse {
+    handle(req)
+}
