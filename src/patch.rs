@@ -203,6 +203,10 @@ fn apply_one(
                         )));
                     };
                     for (ik, iv) in inner {
+                        // Some clients repeat `schemas` inside an extension object.
+                        if ik.eq_ignore_ascii_case("schemas") {
+                            continue;
+                        }
                         let def = ext.attr(ik).ok_or_else(|| {
                             ScimError::new(
                                 ErrorKind::InvalidPath,
@@ -260,6 +264,29 @@ fn apply_path(
     p: &PatchPath,
     value: Option<&Value>,
 ) -> Result<()> {
+    // A path naming a whole extension schema addresses the extension object.
+    if let (Some(ext), None) = (kind.extension(&p.attr.to_string()), &p.filter) {
+        return match (op, value) {
+            (Op::Remove, _) => {
+                doc.remove(ext.id);
+                Ok(())
+            }
+            (_, Some(v @ Value::Object(_))) => {
+                let mut values = Map::new();
+                values.insert(ext.id.to_string(), v.clone());
+                let whole = PatchOp {
+                    op,
+                    path: None,
+                    value: Some(Value::Object(values)),
+                };
+                apply_one(kind, doc, &whole, "")
+            }
+            _ => Err(ScimError::invalid_value(format!(
+                "The value for '{}' must be an object of its attributes",
+                ext.id
+            ))),
+        };
+    }
     let found = kind
         .resolve(p.attr.urn.as_deref(), &p.attr.name)
         .ok_or_else(|| unknown_path(&p.attr))?;

@@ -89,6 +89,10 @@ fn canonical_attrs(
 ) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     for (k, v) in obj {
+        // Some clients repeat `schemas` inside an extension object.
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let Some(def) = schema.attr(k) else {
             return Err(bad(format!("Unknown attribute '{prefix}:{k}'")));
         };

@@ -202,7 +202,13 @@ impl<'a> Router<'a> {
             &self.config.limits,
         );
         let method = req.method.to_ascii_uppercase();
-        let body = if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+        // Only endpoints that take a body read one: the others answer 405 or 404 first.
+        let takes_body = target.rest.first().is_some_and(|s| {
+            ["users", "groups", ".search", "bulk"]
+                .iter()
+                .any(|e| s.eq_ignore_ascii_case(e))
+        });
+        let body = if takes_body && matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
             if let Some(ct) = req.header_value("content-type") {
                 if !is_json_type(ct) {
                     return Err(ScimError::new(

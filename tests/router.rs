@@ -203,8 +203,16 @@ fn discovery_endpoints() {
             404
         );
         for m in ["POST", "PUT", "PATCH", "DELETE"] {
-            let (s, b) = h.call(m, &format!("{base}/ServiceProviderConfig"), Some(json!({})));
-            assert_eq!((s, b["status"].as_str()), (405, Some("405")), "{m}");
+            for endpoint in ["ServiceProviderConfig", "ResourceTypes", "Schemas"] {
+                let (s, b) = h.call(m, &format!("{base}/{endpoint}"), Some(json!({})));
+                assert_eq!(
+                    (s, b["status"].as_str()),
+                    (405, Some("405")),
+                    "{m} {endpoint}"
+                );
+                let r = h.send(Request::new(m, &format!("{base}/{endpoint}")));
+                assert_eq!(r.status, 405, "{m} {endpoint} without a body");
+            }
         }
     }
 }
