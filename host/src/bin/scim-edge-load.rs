@@ -66,14 +66,28 @@ fn run(
                     if body.is_some() {
                         headers.push(("content-type", "application/scim+json"));
                     }
+                    let target = format!("{}{path}", t.prefix);
+                    let payload = body.as_deref().unwrap_or("").as_bytes();
                     let t0 = Instant::now();
-                    let r = c.send(
-                        &method,
-                        &format!("{}{path}", t.prefix),
-                        &headers,
-                        body.as_deref().unwrap_or("").as_bytes(),
-                    );
+                    // A server that closed the kept-alive connection gets one retry on a
+                    // fresh one.
+                    let mut r = c.send(&method, &target, &headers, payload);
+                    if r.is_err() {
+                        if let Ok(c2) = Conn::open(t.addr) {
+                            c = c2;
+                            r = c.send(&method, &target, &headers, payload);
+                        }
+                    }
                     mine.push(t0.elapsed());
+                    let closing = r.as_ref().is_ok_and(|r| {
+                        r.header("connection")
+                            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                    });
+                    if closing {
+                        if let Ok(c2) = Conn::open(t.addr) {
+                            c = c2;
+                        }
+                    }
                     match r {
                         Ok(r) if expect.contains(&r.status) => {
                             if let Ok(mut b) = bodies.lock() {
