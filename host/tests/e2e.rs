@@ -74,23 +74,11 @@ fn send(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 ) -> fixtures::Exchange {
-    let org = path
-        .split('/')
-        .find(|p| scim_edge::ids::OrgId::parse(p).is_some())
-        .unwrap_or(STRICT)
-        .to_string();
-    let auth = format!("Bearer {}", key(&org));
-    let mut hs: Vec<(&str, &str)> = headers
+    let hs: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    if !headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-    {
-        hs.push(("authorization", &auth));
-    }
-    let r = request(s.addr, method, path, &hs, &body).unwrap();
+    let r = as_org(s, method, path, &hs, &body);
     (r.status, r.headers, r.body)
 }
 

@@ -70,19 +70,39 @@ pub fn server() -> Running {
     )]))
 }
 
-pub fn call(s: &Running, method: &str, path: &str, body: Option<&serde_json::Value>) -> Reply {
+/// Sends a request with the key of the organization named in the path, unless the
+/// caller sends its own `authorization`.
+pub fn as_org(
+    s: &Running,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let org = path
         .split('/')
         .find(|p| scim_edge::ids::OrgId::parse(p).is_some())
         .unwrap_or(STRICT)
         .to_string();
     let auth = format!("Bearer {}", key(&org));
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let mut headers = vec![("authorization", auth.as_str())];
-    if body.is_some() {
-        headers.push(("content-type", "application/scim+json"));
+    let mut all = headers.to_vec();
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    {
+        all.push(("authorization", &auth));
     }
-    request(s.addr, method, path, &headers, &bytes).unwrap()
+    request(s.addr, method, path, &all, body).unwrap()
+}
+
+pub fn call(s: &Running, method: &str, path: &str, body: Option<&serde_json::Value>) -> Reply {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let headers: &[(&str, &str)] = if body.is_some() {
+        &[("content-type", "application/scim+json")]
+    } else {
+        &[]
+    };
+    as_org(s, method, path, headers, &bytes)
 }
 
 pub fn json(r: &Reply) -> serde_json::Value {
