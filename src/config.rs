@@ -100,6 +100,29 @@ impl LimitsDto {
     }
 }
 
+fn checked_orgs(
+    dto: BTreeMap<String, OrgDto>,
+    prefix: &str,
+) -> Result<BTreeMap<OrgId, OrgConfig>, String> {
+    let mut orgs = BTreeMap::new();
+    for (id, o) in dto {
+        let path = format!("{prefix}{id}");
+        let org = OrgId::parse(&id)
+            .ok_or_else(|| format!("{path}: the organization id must be a UUID"))?;
+        orgs.insert(org, org_config(&path, &o.keys, o.policy.as_deref())?);
+    }
+    Ok(orgs)
+}
+
+/// Parses the organizations object alone
+/// (`{"<uuid>": {"keys": [..], "policy": ".."}}`), for hosts that keep it in a variable
+/// of its own; `label` names that variable in errors.
+pub fn parse_organizations(json: &str, label: &str) -> Result<BTreeMap<OrgId, OrgConfig>, String> {
+    let dto: BTreeMap<String, OrgDto> = serde_json::from_str(json)
+        .map_err(|e| format!("{label}: not the expected JSON object: {e}"))?;
+    checked_orgs(dto, &format!("{label}: "))
+}
+
 /// Parses limits from a JSON object (`{"max_payload": ..}`), for hosts that keep them
 /// in a variable of their own.
 pub fn parse_limits(json: &str) -> Result<Limits, String> {
@@ -113,15 +136,8 @@ impl Config {
     pub fn from_json(json: &str) -> Result<Config, String> {
         let dto: ConfigDto =
             serde_json::from_str(json).map_err(|e| format!("configuration: {e}"))?;
-        let mut orgs = BTreeMap::new();
-        for (id, o) in dto.organizations {
-            let path = format!("organizations.{id}");
-            let org = OrgId::parse(&id)
-                .ok_or_else(|| format!("{path}: the organization id must be a UUID"))?;
-            orgs.insert(org, org_config(&path, &o.keys, o.policy.as_deref())?);
-        }
         Ok(Config {
-            orgs,
+            orgs: checked_orgs(dto.organizations, "organizations.")?,
             limits: dto.limits.into_limits()?,
         })
     }
@@ -143,6 +159,24 @@ mod tests {
         let org = c.orgs.get(&OrgId::parse(ORG).unwrap()).unwrap();
         assert_eq!(org.policy, Policy::Lenient);
         assert_eq!(c.limits.max_count, 50);
+    }
+
+    #[test]
+    fn organizations_alone() {
+        let h = KeyHash::of("k").to_hex();
+        let orgs = parse_organizations(
+            &format!(r#"{{"{ORG}": {{"keys": ["{h}"]}}}}"#),
+            "variable 'x'",
+        )
+        .unwrap();
+        assert_eq!(orgs.len(), 1);
+        assert_eq!(
+            parse_organizations(r#"{"nope": {"keys": []}}"#, "variable 'x'").unwrap_err(),
+            "variable 'x': nope: the organization id must be a UUID"
+        );
+        assert!(parse_organizations("[]", "variable 'x'")
+            .unwrap_err()
+            .starts_with("variable 'x': not the expected JSON object"));
     }
 
     #[test]

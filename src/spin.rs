@@ -3,18 +3,16 @@
 //! Every outcome, failures included, is a SCIM response: an `Err` would reach the client
 //! as an empty 500.
 
-use crate::config::{org_config, Config, OrgConfig};
+use crate::config::{parse_organizations, Config};
 use crate::error::ScimError;
 use crate::http::{Request, Response};
-use crate::ids::{format_uuid, Clock, Ids, OrgId};
+use crate::ids::{format_uuid, Clock, Ids};
 use crate::router::Router;
 use crate::store::{Store, StoreError};
-use serde::Deserialize;
 use spin_sdk::http::{Request as SpinRequest, Response as SpinResponse};
 use spin_sdk::key_value;
 // The hidden wasi:keyvalue bindings give the atomic increment; used only here.
 use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
-use std::collections::BTreeMap;
 
 /// Spin variable holding the organizations: JSON
 /// `{"<org uuid>": {"keys": ["<sha256 hex>", ...], "policy": "strict"}}`.
@@ -76,28 +74,11 @@ impl Ids for RandomIds {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OrgVar {
-    keys: Vec<String>,
-    #[serde(default)]
-    policy: Option<String>,
-}
-
 /// Reads and checks the configuration; the error names the variable.
 fn load_config() -> Result<Config, String> {
     let orgs_text = spin_sdk::variables::get(ORGANIZATIONS_VAR)
         .map_err(|e| format!("variable '{ORGANIZATIONS_VAR}': {e:?}"))?;
-    let parsed: BTreeMap<String, OrgVar> = serde_json::from_str(&orgs_text).map_err(|e| {
-        format!("variable '{ORGANIZATIONS_VAR}': not the expected JSON object: {e}")
-    })?;
-    let mut orgs: BTreeMap<OrgId, OrgConfig> = BTreeMap::new();
-    for (id, o) in parsed {
-        let path = format!("variable '{ORGANIZATIONS_VAR}': {id}");
-        let org = OrgId::parse(&id)
-            .ok_or_else(|| format!("{path}: the organization id must be a UUID"))?;
-        orgs.insert(org, org_config(&path, &o.keys, o.policy.as_deref())?);
-    }
+    let orgs = parse_organizations(&orgs_text, &format!("variable '{ORGANIZATIONS_VAR}'"))?;
     let limits = match spin_sdk::variables::get(LIMITS_VAR) {
         Ok(text) if !text.trim().is_empty() => crate::config::parse_limits(&text)
             .map_err(|e| format!("variable '{LIMITS_VAR}': {e}"))?,
