@@ -2,7 +2,7 @@
 
 use crate::error::{Result, ScimError};
 use crate::filter::{split_attr_path, AttrPath};
-use crate::schema::{AttrDef, AttrType, Mutability, ResourceKind, Returned, Schema, COMMON_ATTRS};
+use crate::schema::{AttrDef, AttrType, Mutability, ResourceKind, Returned, Schema};
 use crate::time::parse_nanos;
 use serde_json::{Map, Value};
 
@@ -359,13 +359,6 @@ fn drop_subs(v: &Value, drop: &[String]) -> Value {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     })
-}
-
-/// Whether `attr` is one of the common read-only attributes (`id`, `meta`).
-pub fn is_common_read_only(name: &str) -> bool {
-    COMMON_ATTRS
-        .iter()
-        .any(|a| a.mutability == Mutability::ReadOnly && a.name.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]

@@ -53,18 +53,6 @@ impl MemStore {
         self.ops.load(Ordering::Relaxed)
     }
 
-    /// Number of keys held (documents, indexes and counters).
-    pub fn len(&self) -> usize {
-        let d = self.data.lock().map(|m| m.len()).unwrap_or(0);
-        let c = self.counters.lock().map(|m| m.len()).unwrap_or(0);
-        d + c
-    }
-
-    /// Whether the store holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// All keys, sorted (for tests that inspect what was written).
     pub fn keys(&self) -> Vec<String> {
         let mut k: Vec<String> = self

@@ -58,16 +58,6 @@ impl Backend {
         self.ops.load(Ordering::Relaxed)
     }
 
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.data.lock().map(|d| d.len()).unwrap_or(0)
-    }
-
-    /// Whether the store is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Every entry holding bytes (counters excluded), for tests that inspect the data.
     pub fn entries(&self) -> Vec<(String, Vec<u8>)> {
         self.data
