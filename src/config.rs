@@ -28,7 +28,7 @@ pub struct Config {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OrgDto {
+pub(crate) struct OrgDto {
     keys: Vec<String>,
     #[serde(default)]
     policy: Option<String>,
@@ -100,7 +100,7 @@ impl LimitsDto {
     }
 }
 
-fn checked_orgs(
+pub(crate) fn checked_orgs(
     dto: BTreeMap<String, OrgDto>,
     prefix: &str,
 ) -> Result<BTreeMap<OrgId, OrgConfig>, String> {

