@@ -4,7 +4,8 @@
 //! A request is admitted on its headers (path, key, declared size), then its body is
 //! screened (JSON syntax and nesting, Okta's rules on user writes, identity changes a
 //! PATCH shows). Responses of a Bitwarden-shaped upstream are repaired: a list's
-//! `resources` becomes `Resources`, and an error without a body gets a SCIM one.
+//! `resources` becomes `Resources`, and an error without a body (Bitwarden's 401) gets
+//! a SCIM one.
 
 use crate::auth::{key_matches, parse_bearer};
 use crate::config::{checked_orgs, OrgConfig, OrgDto};
@@ -341,18 +342,23 @@ impl Admitted {
         }
     }
 
+    /// Whether the upstream's response headers need reading at all: for lists (to
+    /// rename `resources`) and for responses with no body (an error may need one).
+    /// Other responses pass untouched, so the common case costs no host call.
+    pub fn inspects_response(&self, end_of_stream: bool) -> bool {
+        self.list || end_of_stream
+    }
+
     /// Decides from the upstream's status and headers whether its response needs work.
+    /// An error that came with a body is the vault's own, and is forwarded.
     pub fn response_plan(
         &self,
         status: u16,
         headers: &[(String, String)],
         end_of_stream: bool,
     ) -> ResponsePlan {
-        if status >= 400 {
-            if end_of_stream {
-                return ResponsePlan::Replace(filled_error(status));
-            }
-            return ResponsePlan::Buffer;
+        if status >= 400 && end_of_stream {
+            return ResponsePlan::Replace(filled_error(status));
         }
         let json = header(headers, "content-type").is_some_and(is_json_type);
         let encoded = header(headers, "content-encoding")
@@ -363,15 +369,9 @@ impl Admitted {
         ResponsePlan::Forward
     }
 
-    /// Repairs a buffered response body; `None` forwards it unchanged. The returned
+    /// Repairs a buffered list body; `None` forwards it unchanged. The returned
     /// response's headers replace the upstream's (its status is the upstream's).
     pub fn finish_response(&self, status: u16, body: &[u8]) -> Option<Response> {
-        if status >= 400 {
-            return body
-                .iter()
-                .all(u8::is_ascii_whitespace)
-                .then(|| filled_error(status));
-        }
         let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
             return None;
         };

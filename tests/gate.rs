@@ -333,8 +333,11 @@ fn responses_are_repaired_only_where_needed() {
     assert_eq!(list.response_plan(200, &gz, false), ResponsePlan::Forward);
     assert_eq!(
         one.response_plan(404, &json_ct, false),
-        ResponsePlan::Buffer
+        ResponsePlan::Forward
     );
+    assert!(list.inspects_response(false));
+    assert!(!one.inspects_response(false));
+    assert!(one.inspects_response(true));
 
     let bw = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0, "resources": []});
     let fixed = list
@@ -363,14 +366,14 @@ fn responses_are_repaired_only_where_needed() {
         r.header_value("www-authenticate"),
         Some("Bearer realm=\"scim\"")
     );
-    let r = one.finish_response(404, b"").unwrap();
+    let ResponsePlan::Replace(r) = one.response_plan(404, &[], true) else {
+        panic!("an empty 404 is replaced")
+    };
     assert_eq!(
         serde_json::from_slice::<Value>(&r.body).unwrap()["detail"],
         "The vault answered 404 without a body"
     );
-    assert!(one
-        .finish_response(404, br#"{"detail":"User not found."}"#)
-        .is_none());
+    assert_eq!(one.response_plan(204, &[], true), ResponsePlan::Forward);
 }
 
 proptest! {

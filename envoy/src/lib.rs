@@ -218,6 +218,11 @@ impl HttpContext for Filter {
         let Some(a) = &self.admitted else {
             return Action::Continue;
         };
+        // Host calls that return data are the filter's main cost: skip them when the
+        // gate has nothing to check.
+        if !a.inspects_response(end_of_stream) {
+            return Action::Continue;
+        }
         let headers = map(MapType::HttpResponseHeaders);
         let Ok(status) = value(&headers, ":status").parse::<u16>() else {
             return Action::Continue;

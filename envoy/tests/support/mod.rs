@@ -123,6 +123,30 @@ pub fn bootstrap(listeners: &[Listener]) -> Value {
     })
 }
 
+/// Spawns `bin` through a shell that kills it once this process's end of its stdin
+/// closes, so a server outlives no test (a `static` is never dropped). The shell exits
+/// with the server.
+fn spawn_tied(bin: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)], stdout: Stdio) -> Child {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec 3<&0; "$0" "$@" </dev/null & c=$!; (read _ <&3; kill $c 2>/dev/null) & wait $c"#)
+        .arg(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Stops a tied server: closing its stdin makes the shell kill it.
+fn stop(child: &mut Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn scratch(tag: &str) -> PathBuf {
@@ -156,8 +180,118 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
 #[derive(Debug, Clone)]
 pub struct Got {
     pub status: u16,
+    /// Names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A kept-alive client connection.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Conn {
+            writer: s.try_clone()?,
+            reader: BufReader::new(s),
+        })
+    }
+
+    /// Sends one request (with its content-length) and reads the response.
+    pub fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Got> {
+        let mut head = format!(
+            "{method} {target} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(body);
+        self.writer.write_all(&out)?;
+        read_response(&mut self.reader)
+    }
+}
+
+/// One request on a fresh connection.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Got> {
+    Conn::open(addr)?.send(method, target, headers, body)
+}
+
+/// The Spin component served by the test host binary (`cargo build -p scim-edge-host`),
+/// killed on drop.
+pub struct SpinHost {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl SpinHost {
+    pub fn start(organizations: &str) -> SpinHost {
+        let bin = repo().join("target/debug/scim-edge-host");
+        let wasm = repo().join("target/wasm32-wasip2/release/scim_edge.wasm");
+        assert!(
+            bin.exists() && wasm.exists(),
+            "build the test host and the component first: cargo build -p scim-edge-host --bin scim-edge-host; cargo build --lib --target wasm32-wasip2 --release --features spin"
+        );
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "--wasm".as_ref(),
+            wasm.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--workers".as_ref(),
+            "2".as_ref(),
+        ];
+        let mut child = spawn_tied(
+            &bin,
+            &args,
+            &[("SPIN_VARIABLE_ORGANIZATIONS", organizations)],
+            Stdio::piped(),
+        );
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from the host: {line:?}"));
+        SpinHost { child, addr }
+    }
+}
+
+impl Drop for SpinHost {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
 }
 
 /// Reads one HTTP/1.1 response (content-length or chunked body).
@@ -220,19 +354,21 @@ impl Envoy {
         std::fs::write(&config, bootstrap(listeners).to_string()).unwrap();
         let admin_path = dir.join("admin");
         let log = dir.join("envoy.log");
-        let child = Command::new(envoy_bin())
-            .arg("-c")
-            .arg(&config)
-            .args(["--concurrency", &concurrency.to_string()])
-            .arg("--disable-hot-restart")
-            .arg("--admin-address-path")
-            .arg(&admin_path)
-            .args(["-l", "info", "--log-path"])
-            .arg(&log)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let concurrency = concurrency.to_string();
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "-c".as_ref(),
+            config.as_os_str(),
+            "--concurrency".as_ref(),
+            concurrency.as_ref(),
+            "--disable-hot-restart".as_ref(),
+            "--admin-address-path".as_ref(),
+            admin_path.as_os_str(),
+            "-l".as_ref(),
+            "info".as_ref(),
+            "--log-path".as_ref(),
+            log.as_os_str(),
+        ];
+        let child = spawn_tied(&envoy_bin(), &args, &[], Stdio::null());
         let mut envoy = Envoy {
             child,
             admin: "127.0.0.1:0".parse().unwrap(),
@@ -298,8 +434,7 @@ impl Envoy {
 
 impl Drop for Envoy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
 }
 
