@@ -60,57 +60,63 @@ impl Conn {
         head.push_str("\r\n");
         self.writer.write_all(head.as_bytes())?;
         self.writer.write_all(body)?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad(&line))?;
-        let mut headers = Vec::new();
-        let mut length = None;
-        let mut chunked = false;
+        read_reply(&mut self.reader)
+    }
+}
+
+/// Reads one response (a content-length or chunked body) off a connection, for callers
+/// that write their own requests.
+pub fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Reply> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad(&line))?;
+    let mut headers = Vec::new();
+    let mut length = None;
+    let mut chunked = false;
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+            if k == "content-length" {
+                length = v.parse::<usize>().ok();
+            }
+            if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
+            headers.push((k, v));
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
         loop {
             line.clear();
-            self.reader.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
+            reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim(), 16).map_err(|_| bad(&line))?;
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':') {
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-                if k == "content-length" {
-                    length = v.parse::<usize>().ok();
-                }
-                if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                    chunked = true;
-                }
-                headers.push((k, v));
-            }
+            body.extend_from_slice(&chunk[..size]);
         }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                self.reader.read_line(&mut line)?;
-                let size = usize::from_str_radix(line.trim(), 16).map_err(|_| bad(&line))?;
-                let mut chunk = vec![0u8; size + 2];
-                self.reader.read_exact(&mut chunk)?;
-                if size == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..size]);
-            }
-        } else if let Some(n) = length {
-            body.resize(n, 0);
-            self.reader.read_exact(&mut body)?;
-        }
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+    } else if let Some(n) = length {
+        body.resize(n, 0);
+        reader.read_exact(&mut body)?;
     }
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn bad(line: &str) -> std::io::Error {

@@ -99,33 +99,15 @@ fn okta_spec_test_over_http() {
     let (st, _, _) = send(s, "POST", &format!("/v2/{o}/Users"), vec![("content-type".into(), "application/json".into())],
         json!({"userName": "existing@atko.com", "name": {"givenName": "Ex", "familyName": "Isting"}, "emails": [{"primary": true, "value": "existing@atko.com"}], "active": true}).to_string().into_bytes());
     assert_eq!(st, 201);
-    let spec = runscope::load_spec();
-    let mut vars =
-        runscope::initial_variables(&format!("/scim/v2/{o}"), &format!("Bearer {}", key(&o)), 11);
-    let results = runscope::replay(&spec, &mut vars, &mut |call| {
-        // The export's URLs carry raw spaces and quotes; a real client encodes them.
-        let target = call.url.replace(' ', "%20").replace('"', "%22");
-        let hs: Vec<(&str, &str)> = call
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let r = request(
-            s.addr,
-            &call.method,
-            &target,
-            &hs,
-            call.body.as_deref().unwrap_or("").as_bytes(),
-        )
-        .unwrap();
-        runscope::Reply {
-            status: r.status,
-            body: r.body,
-        }
-    });
-    let failed: Vec<_> = results.iter().filter(|r| !r.failures.is_empty()).collect();
-    assert!(results.iter().filter(|r| r.required).count() >= 11);
-    assert!(failed.is_empty(), "{failed:#?}");
+    runscope::assert_passes_over_http(
+        &format!("/scim/v2/{o}"),
+        &format!("Bearer {}", key(&o)),
+        11,
+        &mut |m, t, h, b| {
+            let r = request(s.addr, m, t, h, b).unwrap();
+            (r.status, r.body)
+        },
+    );
 }
 
 #[test]

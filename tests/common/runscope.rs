@@ -224,3 +224,33 @@ pub fn replay(
     }
     results
 }
+
+/// A transport for [`assert_passes_over_http`]: method, target, headers, body in;
+/// status and body out.
+pub type HttpSend<'a> = dyn FnMut(&str, &str, &[(&str, &str)], &[u8]) -> (u16, Vec<u8>) + 'a;
+
+/// Replays the whole spec over HTTP against `base_path` with the `Authorization` value
+/// `auth`, and asserts that every required step passes.
+pub fn assert_passes_over_http(base_path: &str, auth: &str, seed: u64, send: &mut HttpSend<'_>) {
+    let spec = load_spec();
+    let mut vars = initial_variables(base_path, auth, seed);
+    let results = replay(&spec, &mut vars, &mut |call| {
+        // The export's URLs carry raw spaces and quotes; a real client encodes them.
+        let target = call.url.replace(' ', "%20").replace('"', "%22");
+        let hs: Vec<(&str, &str)> = call
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (status, body) = send(
+            &call.method,
+            &target,
+            &hs,
+            call.body.as_deref().unwrap_or("").as_bytes(),
+        );
+        Reply { status, body }
+    });
+    let failed: Vec<_> = results.iter().filter(|r| !r.failures.is_empty()).collect();
+    assert!(results.iter().filter(|r| r.required).count() >= 11);
+    assert!(failed.is_empty(), "{failed:#?}");
+}

@@ -1,7 +1,17 @@
 //! Real Envoy for tests and the bench: a launcher that writes a config with one listener
 //! per upstream, and an upstream on 127.0.0.1 that records exactly what arrives.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
+#[path = "../../../host/src/client.rs"]
+mod client;
+
+pub use client::{read_reply, request, Conn, Reply as Got};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -172,77 +182,8 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut w = s.try_clone().ok()?;
     write!(w, "GET {path} HTTP/1.1\r\nhost: admin\r\n\r\n").ok()?;
-    let r = read_response(&mut BufReader::new(s)).ok()?;
+    let r = read_reply(&mut BufReader::new(s)).ok()?;
     Some((r.status, r.body))
-}
-
-/// A response as received.
-#[derive(Debug, Clone)]
-pub struct Got {
-    pub status: u16,
-    /// Names lower-cased.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Got {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A kept-alive client connection.
-pub struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    pub fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Conn {
-            writer: s.try_clone()?,
-            reader: BufReader::new(s),
-        })
-    }
-
-    /// Sends one request (with its content-length) and reads the response.
-    pub fn send(
-        &mut self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> std::io::Result<Got> {
-        let mut head = format!(
-            "{method} {target} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        out.extend_from_slice(body);
-        self.writer.write_all(&out)?;
-        read_response(&mut self.reader)
-    }
-}
-
-/// One request on a fresh connection.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<Got> {
-    Conn::open(addr)?.send(method, target, headers, body)
 }
 
 /// The Spin component served by the test host binary (`cargo build -p scim-edge-host`),
@@ -292,42 +233,6 @@ impl Drop for SpinHost {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
-}
-
-/// Reads one HTTP/1.1 response (content-length or chunked body).
-pub fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<Got> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("status line"))?;
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line)?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':').ok_or_else(|| bad("header"))?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-    }
-    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let mut body = Vec::new();
-    if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        read_chunks(r, &mut body)?;
-    } else if let Some(n) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(n, 0);
-        r.read_exact(&mut body)?;
-    }
-    Ok(Got {
-        status,
-        headers,
-        body,
-    })
 }
 
 fn read_chunks(r: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> std::io::Result<()> {
