@@ -3,7 +3,7 @@
 # to an upstream that answers at once and to the Spin component on the test host.
 # Prints a Markdown table and the throughput ratios.
 #
-#   bench/envoy.sh        Env: THREADS (4), REQUESTS per round (3000), ROUNDS (5).
+#   bench/envoy.sh        Env: THREADS (4), REQUESTS per round (2000), ROUNDS (15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null

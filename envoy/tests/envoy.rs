@@ -236,22 +236,28 @@ fn missing_wrong_and_foreign_keys_get_401() {
         assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"scim\""));
         nothing_arrived(case);
     }
-    // Two Authorization headers, even if one is right.
+    // Two Authorization headers, even if one is right, in either order.
     let good = format!("Bearer {}", key(STRICT));
-    let r = request(
-        gate(),
-        "GET",
-        &path,
-        &[
-            ("authorization", good.as_str()),
-            ("authorization", "Bearer x"),
-            ("x-case", "401-two"),
-        ],
-        b"",
-    )
-    .unwrap();
-    assert_scim_error(&r, 401, None);
-    nothing_arrived("401-two");
+    for (case, pair) in [
+        ("401-two", [good.as_str(), "Bearer x"]),
+        ("401-two-reversed", ["Bearer x", good.as_str()]),
+        ("401-two-same", [good.as_str(), good.as_str()]),
+    ] {
+        let r = request(
+            gate(),
+            "GET",
+            &path,
+            &[
+                ("authorization", pair[0]),
+                ("authorization", pair[1]),
+                ("x-case", case),
+            ],
+            b"",
+        )
+        .unwrap();
+        assert_scim_error(&r, 401, None);
+        nothing_arrived(case);
+    }
     // An organization the filter does not know, with a key that is valid elsewhere.
     let r = send(
         "401-unknown-org",

@@ -100,6 +100,8 @@ pub fn bootstrap(listeners: &[Listener]) -> Value {
             "name": l.name,
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
             "per_connection_buffer_limit_bytes": 2097152,
+            // Spreads client connections evenly over the workers, so runs compare.
+            "connection_balance_config": {"exact_balance": {}},
             "filter_chains": [{"filters": [{
                 "name": "envoy.filters.network.http_connection_manager",
                 "typed_config": {
