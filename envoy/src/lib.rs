@@ -84,6 +84,7 @@ impl RootContext for Root {
 struct Filter {
     gate: Option<Rc<GateConfig>>,
     admitted: Option<Admitted>,
+    /// The request declared a content-length, which a rewrite must correct.
     had_length: bool,
     /// The filter answered locally: its own response passes through untouched.
     answered: bool,
