@@ -1,6 +1,7 @@
 //! Bearer keys: exact `Bearer <token>` parsing, SHA-256 hashes per organization (several
 //! at once, for rotation), one constant-time comparison. Keys are never logged.
 
+use crate::error::{ErrorKind, ScimError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -68,6 +69,30 @@ pub fn key_matches(token: &str, hashes: &[KeyHash]) -> bool {
     hashes
         .iter()
         .fold(false, |acc, h| ct_eq(&presented.0, &h.0) | acc)
+}
+
+/// The 401 for any failed authentication: it does not say which check failed.
+pub fn unauthorized() -> ScimError {
+    ScimError::new(
+        ErrorKind::Unauthorized,
+        "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization",
+    )
+}
+
+/// Authenticates a request's `Authorization` values against an organization's key
+/// hashes: exactly one value, of exactly `Bearer <token>`, with a matching hash.
+pub fn authenticate<'v>(
+    mut values: impl Iterator<Item = &'v str>,
+    hashes: &[KeyHash],
+) -> Result<(), ScimError> {
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(unauthorized());
+    };
+    let token = parse_bearer(value).ok_or_else(unauthorized)?;
+    if !key_matches(token, hashes) {
+        return Err(unauthorized());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,10 +7,13 @@
 //! `resources` becomes `Resources`, and an error without a body (Bitwarden's 401) gets
 //! a SCIM one.
 
-use crate::auth::{key_matches, parse_bearer};
+use crate::auth::{authenticate, unauthorized};
 use crate::config::{checked_orgs, OrgConfig, OrgDto};
-use crate::error::{error_body, ErrorKind, Result, ScimError};
-use crate::http::{is_json_type, parse_body, Response, SCIM_JSON};
+use crate::error::{error_body, Result, ScimError};
+use crate::http::{
+    check_json_type, header, header_values, is_json_type, parse_body, too_large, Response,
+    SCIM_JSON,
+};
 use crate::ids::OrgId;
 use crate::okta::{self, Policy};
 use crate::patch::{self, PatchOp};
@@ -104,13 +107,7 @@ impl GateConfig {
     /// The 413 for a body of `size` bytes, or none within the limit.
     pub fn check_size(&self, size: usize) -> Result<()> {
         if size > self.max_body {
-            return Err(ScimError::new(
-                ErrorKind::PayloadTooLarge,
-                format!(
-                    "The request body is {size} bytes; the maximum is {}",
-                    self.max_body
-                ),
-            ));
+            return Err(too_large(size, self.max_body));
         }
         Ok(())
     }
@@ -129,16 +126,7 @@ impl GateConfig {
             .and_then(|s| OrgId::parse(s))
             .and_then(|o| self.orgs.get(&o))
             .ok_or_else(unauthorized)?;
-        let mut auth = headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"));
-        let (Some((_, value)), None) = (auth.next(), auth.next()) else {
-            return Err(unauthorized());
-        };
-        let token = parse_bearer(value).ok_or_else(unauthorized)?;
-        if !key_matches(token, &org.keys) {
-            return Err(unauthorized());
-        }
+        authenticate(header_values(headers, "authorization"), &org.keys)?;
         if let Some(cl) = header(headers, "content-length") {
             // Envoy rejects malformed lengths itself; an unparsable one is over any limit.
             self.check_size(cl.trim().parse().unwrap_or(usize::MAX))?;
@@ -158,14 +146,7 @@ impl GateConfig {
             _ => Screen::None,
         };
         if screen != Screen::None {
-            if let Some(ct) = header(headers, "content-type") {
-                if !is_json_type(ct) {
-                    return Err(ScimError::new(
-                        ErrorKind::UnsupportedMediaType,
-                        format!("Content-Type '{ct}' is not supported; send application/scim+json"),
-                    ));
-                }
-            }
+            check_json_type(header(headers, "content-type"))?;
         }
         let list = matches!(
             (method.as_str(), rest.as_slice()),
@@ -216,20 +197,6 @@ impl GateConfig {
         }
         Ok(segs)
     }
-}
-
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn unauthorized() -> ScimError {
-    ScimError::new(
-        ErrorKind::Unauthorized,
-        "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization",
-    )
 }
 
 /// How a request body is checked.

@@ -51,18 +51,12 @@ impl Request {
 
     /// Every value of a header, case-insensitively by name.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_values(&self.headers, name)
     }
 
     /// The first value of a header.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 }
 
@@ -103,16 +97,32 @@ impl Response {
 
     /// The first value of a header.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 
     /// The body as JSON (`Null` when empty or not JSON).
     pub fn body_json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
+}
+
+/// Every value of a header in a list of pairs, case-insensitively by name.
+pub fn header_values<'h>(
+    headers: &'h [(String, String)],
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> + 'h {
+    headers
+        .iter()
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The first value of a header in a list of pairs.
+pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -183,16 +193,29 @@ pub fn json_depth(bytes: &[u8]) -> usize {
     max
 }
 
+/// The 413 for a body of `size` bytes over `max`.
+pub fn too_large(size: usize, max: usize) -> ScimError {
+    ScimError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("The request body is {size} bytes; the maximum is {max}"),
+    )
+}
+
+/// Refuses (415) a request `Content-Type` that is not JSON; none at all is accepted.
+pub fn check_json_type(content_type: Option<&str>) -> Result<()> {
+    match content_type {
+        Some(ct) if !is_json_type(ct) => Err(ScimError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!("Content-Type '{ct}' is not supported; send application/scim+json"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Parses a request body: size, nesting and syntax checked, in that order.
 pub fn parse_body(body: &[u8], max_payload: usize, max_depth: usize) -> Result<Value> {
     if body.len() > max_payload {
-        return Err(ScimError::new(
-            ErrorKind::PayloadTooLarge,
-            format!(
-                "The request body is {} bytes; the maximum is {max_payload}",
-                body.len()
-            ),
-        ));
+        return Err(too_large(body.len(), max_payload));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("The request body is empty"));

@@ -1,11 +1,11 @@
 //! The one router: path prefix and organization, authentication, then the SCIM
 //! endpoints. Every outcome, including every failure, is a SCIM response.
 
-use crate::auth::{key_matches, parse_bearer};
+use crate::auth::{authenticate, unauthorized};
 use crate::config::{Config, OrgConfig};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::get_ci;
-use crate::http::{is_json_type, parse_body, parse_query, Request, Response};
+use crate::http::{check_json_type, parse_body, parse_query, Request, Response};
 use crate::ids::{Clock, Ids, OrgId};
 use crate::resource::Projection;
 use crate::schema::{all_schemas, ResourceKind};
@@ -37,13 +37,6 @@ fn method_not_allowed(allowed: &str) -> ScimError {
     ScimError::new(
         ErrorKind::MethodNotAllowed,
         format!("Method not allowed here; allowed: {allowed}"),
-    )
-}
-
-fn unauthorized() -> ScimError {
-    ScimError::new(
-        ErrorKind::Unauthorized,
-        "Authentication failed: send 'Authorization: Bearer <key>' with a key of this organization",
     )
 }
 
@@ -176,14 +169,7 @@ impl<'a> Router<'a> {
 
     fn authenticate(&self, req: &Request, org: &OrgId) -> Result<&'a OrgConfig> {
         let org_cfg = self.config.orgs.get(org).ok_or_else(unauthorized)?;
-        let mut values = req.header_values("authorization");
-        let (Some(value), None) = (values.next(), values.next()) else {
-            return Err(unauthorized());
-        };
-        let token = parse_bearer(value).ok_or_else(unauthorized)?;
-        if !key_matches(token, &org_cfg.keys) {
-            return Err(unauthorized());
-        }
+        authenticate(req.header_values("authorization"), &org_cfg.keys)?;
         Ok(org_cfg)
     }
 
@@ -209,14 +195,7 @@ impl<'a> Router<'a> {
                 .any(|e| s.eq_ignore_ascii_case(e))
         });
         let body = if takes_body && matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
-            if let Some(ct) = req.header_value("content-type") {
-                if !is_json_type(ct) {
-                    return Err(ScimError::new(
-                        ErrorKind::UnsupportedMediaType,
-                        format!("Content-Type '{ct}' is not supported; send application/scim+json"),
-                    ));
-                }
-            }
+            check_json_type(req.header_value("content-type"))?;
             Some(parse_body(
                 &req.body,
                 self.config.limits.max_payload,

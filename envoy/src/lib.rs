@@ -10,7 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use scim_edge::error::ScimError;
 use scim_edge::gate::{Admitted, GateConfig, ResponsePlan};
-use scim_edge::http::Response;
+use scim_edge::http::{header, Response};
 use std::rc::Rc;
 
 proxy_wasm::main! {{
@@ -155,13 +155,6 @@ fn map(kind: MapType) -> Vec<(String, String)> {
     hostcalls::get_map(kind).unwrap_or_default()
 }
 
-fn value<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
-}
-
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         let Some(gate) = self.gate.clone() else {
@@ -169,17 +162,15 @@ impl HttpContext for Filter {
         };
         let headers = map(MapType::HttpRequestHeaders);
         let admitted = gate.admit(
-            value(&headers, ":method"),
-            value(&headers, ":path"),
+            header(&headers, ":method").unwrap_or(""),
+            header(&headers, ":path").unwrap_or(""),
             &headers,
         );
         match admitted {
             Err(e) => self.reject(&e),
             Ok(a) => {
                 let reads = a.reads_body();
-                self.had_length = headers
-                    .iter()
-                    .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+                self.had_length = header(&headers, "content-length").is_some();
                 self.admitted = Some(a);
                 match (reads, end_of_stream) {
                     (false, _) => Action::Continue,
@@ -225,7 +216,7 @@ impl HttpContext for Filter {
             return Action::Continue;
         }
         let headers = map(MapType::HttpResponseHeaders);
-        let Ok(status) = value(&headers, ":status").parse::<u16>() else {
+        let Ok(status) = header(&headers, ":status").unwrap_or("").parse::<u16>() else {
             return Action::Continue;
         };
         match a.response_plan(status, &headers, end_of_stream) {

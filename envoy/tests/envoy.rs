@@ -195,11 +195,21 @@ fn arrived(case: &str) -> Recorded {
     r
 }
 
-/// Sends a body the filter must let through as it is, and checks the vault got exactly it.
-fn forwarded_as_is(case: &str, org: &str, method: &str, path: &str, body: &str) {
+/// Sends a body the filter lets through (the vault echoes it: 201 for POST, else 200);
+/// returns the answer and what reached the vault.
+fn through(case: &str, org: &str, method: &str, path: &str, body: &str) -> (Got, Recorded) {
     let r = send(case, org, method, path, &[], body.as_bytes());
     assert_eq!(r.status, if method == "POST" { 201 } else { 200 }, "{case}");
-    assert_eq!(arrived(case).body, body.as_bytes(), "{case}");
+    (r, arrived(case))
+}
+
+/// Sends a body the filter must let through as it is, and checks the vault got exactly it.
+fn forwarded_as_is(case: &str, org: &str, method: &str, path: &str, body: &str) {
+    assert_eq!(
+        through(case, org, method, path, body).1.body,
+        body.as_bytes(),
+        "{case}"
+    );
 }
 
 fn nothing_arrived(case: &str) {
@@ -342,16 +352,13 @@ fn a_body_that_shrinks_on_rewrite() {
     // Strict: whitespace is trimmed from userName and the email value.
     let mut u = user("  Ada@X.io  ");
     u["emails"][0]["value"] = json!("\tAda@X.io ");
-    let r = send(
+    let (r, got) = through(
         "shrink",
         STRICT,
         "POST",
         &format!("/scim/v2/{STRICT}/Users"),
-        &[],
-        u.to_string().as_bytes(),
+        &u.to_string(),
     );
-    assert_eq!(r.status, 201);
-    let got = arrived("shrink");
     assert!(got.body.len() < u.to_string().len());
     let v = got.json();
     assert_eq!(v["userName"], "Ada@X.io");
@@ -365,16 +372,13 @@ fn a_body_that_shrinks_on_rewrite() {
 fn a_body_that_grows_on_rewrite() {
     // Lenient: a userName that is an email, and no emails, gets that email as primary.
     let u = json!({"userName": "grace@x.io", "name": {"givenName": "Grace"}, "active": true});
-    let r = send(
+    let (_, got) = through(
         "grow",
         LENIENT,
         "POST",
         &format!("/v2/{LENIENT}/Users"),
-        &[],
-        u.to_string().as_bytes(),
+        &u.to_string(),
     );
-    assert_eq!(r.status, 201);
-    let got = arrived("grow");
     assert!(got.body.len() > u.to_string().len());
     assert_eq!(
         got.json()["emails"],
@@ -384,19 +388,37 @@ fn a_body_that_grows_on_rewrite() {
     let u = json!({"userName": "lin@x.io", "emails": [
         {"value": "lin@x.io", "type": "corporate", "primary": true},
         {"value": "lin@home.io", "type": "personal"}]});
-    let r = send(
+    let (_, got) = through(
         "lenient-types",
         LENIENT,
         "PUT",
         &format!("/v2/{LENIENT}/Users/u1"),
-        &[],
-        u.to_string().as_bytes(),
+        &u.to_string(),
     );
-    assert_eq!(r.status, 200);
     assert_eq!(
-        arrived("lenient-types").json()["emails"],
+        got.json()["emails"],
         json!([{"value": "lin@x.io", "type": "work", "primary": true}])
     );
+}
+
+/// POSTs as the strict organization with a chunked body of `parts`, on a raw connection.
+fn post_chunked(case: &str, path: &str, parts: &[&[u8]]) -> Got {
+    let mut s = TcpStream::connect(gate()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nx-case: {case}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+        key(STRICT)
+    )
+    .into_bytes();
+    for part in parts {
+        out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    // Envoy may answer and close before taking all of it.
+    let _ = s.write_all(&out);
+    read_reply(&mut BufReader::new(s))
 }
 
 #[test]
@@ -404,21 +426,8 @@ fn a_chunked_body_is_rewritten_too() {
     let mut u = user(" chunk@x.io");
     u["emails"][0]["value"] = json!("chunk@x.io");
     let body = u.to_string();
-    let mut s = TcpStream::connect(gate()).unwrap();
-    let head = format!(
-        "POST /v2/{STRICT}/Users HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nx-case: chunked\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
-        key(STRICT)
-    );
     let (a, b) = body.as_bytes().split_at(body.len() / 2);
-    let mut out = head.into_bytes();
-    for part in [a, b] {
-        out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
-        out.extend_from_slice(part);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    s.write_all(&out).unwrap();
-    let r = read_reply(&mut BufReader::new(s));
+    let r = post_chunked("chunked", &format!("/v2/{STRICT}/Users"), &[a, b]);
     assert_eq!(r.status, 201);
     let got = arrived("chunked");
     assert_eq!(got.json()["userName"], "chunk@x.io");
@@ -616,23 +625,12 @@ fn oversized_bodies_get_413_from_content_length_before_buffering() {
     nothing_arrived("413-declared");
 
     // Chunked, so no length is declared: refused once the buffered body passes the limit.
-    let mut s = TcpStream::connect(gate()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut out = format!(
-        "POST /v2/{STRICT}/Groups HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nx-case: 413-chunked\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
-        key(STRICT)
-    )
-    .into_bytes();
     let chunk = vec![b' '; 16384];
-    for _ in 0..5 {
-        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        out.extend_from_slice(&chunk);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    // Envoy may answer and close before taking all of it.
-    let _ = s.write_all(&out);
-    let r = read_reply(&mut BufReader::new(s));
+    let r = post_chunked(
+        "413-chunked",
+        &format!("/v2/{STRICT}/Groups"),
+        &[chunk.as_slice(); 5],
+    );
     assert_scim_error(&r, 413, None);
     nothing_arrived("413-chunked");
 

@@ -74,44 +74,8 @@ pub fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Reply> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad(&line))?;
-    let mut headers = Vec::new();
-    let mut length = None;
-    let mut chunked = false;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-            if k == "content-length" {
-                length = v.parse::<usize>().ok();
-            }
-            if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-            headers.push((k, v));
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            line.clear();
-            reader.read_line(&mut line)?;
-            let size = usize::from_str_radix(line.trim(), 16).map_err(|_| bad(&line))?;
-            let mut chunk = vec![0u8; size + 2];
-            reader.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(n) = length {
-        body.resize(n, 0);
-        reader.read_exact(&mut body)?;
-    }
+    let headers = read_headers(reader)?;
+    let body = read_body(reader, &headers)?;
     Ok(Reply {
         status,
         headers,
@@ -119,10 +83,65 @@ pub fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Reply> {
     })
 }
 
+/// Reads the header lines after a start line, up to the blank line; names lower-cased.
+pub fn read_headers(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            return Ok(headers);
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+}
+
+/// Whether headers (as [`read_headers`] gives them) frame a chunked body.
+pub fn is_chunked(headers: &[(String, String)]) -> bool {
+    headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
+}
+
+/// Reads the body its headers frame: chunked, or `content-length` bytes, else none.
+pub fn read_body(
+    reader: &mut BufReader<TcpStream>,
+    headers: &[(String, String)],
+) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    if is_chunked(headers) {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim(), 16).map_err(|_| bad(&line))?;
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                return Ok(body);
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    if let Some(n) = length {
+        body.resize(n, 0);
+        reader.read_exact(&mut body)?;
+    }
+    Ok(body)
+}
+
 fn bad(line: &str) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidData,
-        format!("bad response line: {line:?}"),
+        format!("malformed HTTP line: {line:?}"),
     )
 }
 

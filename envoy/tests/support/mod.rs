@@ -11,6 +11,7 @@
 #[path = "../../../host/src/client.rs"]
 mod client;
 
+use client::{is_chunked, read_body, read_headers};
 pub use client::{read_reply, request, Conn, Reply as Got};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -237,22 +238,6 @@ impl Drop for SpinHost {
     }
 }
 
-fn read_chunks(r: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line)?;
-        let size = usize::from_str_radix(line.trim(), 16)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "chunk size"))?;
-        let mut chunk = vec![0u8; size + 2];
-        r.read_exact(&mut chunk)?;
-        if size == 0 {
-            return Ok(());
-        }
-        body.extend_from_slice(&chunk[..size]);
-    }
-}
-
 impl Envoy {
     /// Starts Envoy with `listeners` and waits until every one is bound.
     pub fn start(listeners: &[Listener], concurrency: usize) -> Envoy {
@@ -416,32 +401,14 @@ fn read_request(r: &mut BufReader<TcpStream>, conn: u64) -> Option<Recorded> {
     }
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line).ok()?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':')?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-    }
-    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let chunked = find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let mut body = Vec::new();
-    if chunked {
-        read_chunks(r, &mut body).ok()?;
-    } else if let Some(n) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(n, 0);
-        r.read_exact(&mut body).ok()?;
-    }
+    let headers = read_headers(r).ok()?;
+    let body = read_body(r, &headers).ok()?;
     Some(Recorded {
         method,
         target,
+        chunked: is_chunked(&headers),
         headers,
         body,
-        chunked,
         conn,
     })
 }
