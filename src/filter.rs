@@ -918,7 +918,7 @@ fn fold(s: &str, exact: bool) -> std::borrow::Cow<'_, str> {
     if exact {
         std::borrow::Cow::Borrowed(s)
     } else {
-        std::borrow::Cow::Owned(s.to_lowercase())
+        std::borrow::Cow::Owned(crate::caseless::fold(s))
     }
 }
 

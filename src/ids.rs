@@ -1,5 +1,6 @@
 //! Typed identifiers and the host capabilities that make them: a clock and an id source.
 
+use crate::caseless::UserName;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -98,15 +99,15 @@ impl std::fmt::Display for OrgId {
 }
 
 /// The id of the user with this `userName` in this organization: a UUID (version 8,
-/// RFC 9562) derived from the organization, the lower-cased name and a counter that is
+/// RFC 9562) derived from the organization, the case-folded name and a counter that is
 /// non-zero only when a renamed user already holds an earlier derivation. Two concurrent
 /// creates of one name therefore write the same record.
-pub fn user_id(org: &OrgId, user_name: &str, n: u32) -> String {
+pub fn user_id(org: &OrgId, user_name: UserName<'_>, n: u32) -> String {
     let mut h = Sha256::new();
     h.update(b"scim-edge/user\0");
     h.update(org.as_str().as_bytes());
     h.update(b"\0");
-    h.update(user_name.to_lowercase().as_bytes());
+    h.update(user_name.key().as_bytes());
     h.update(b"\0");
     h.update(n.to_be_bytes());
     let d = h.finalize();
@@ -141,10 +142,15 @@ mod tests {
     fn derived_ids_are_stable_case_insensitive_and_org_scoped() {
         let a = OrgId::parse("11111111-1111-4111-8111-111111111111").unwrap();
         let b = OrgId::parse("22222222-2222-4222-8222-222222222222").unwrap();
-        let id = user_id(&a, "Ann@X.io", 0);
-        assert_eq!(id, user_id(&a, "ann@x.io", 0));
-        assert_ne!(id, user_id(&b, "ann@x.io", 0));
-        assert_ne!(id, user_id(&a, "ann@x.io", 1));
+        let name = |s| UserName::new(s);
+        let id = user_id(&a, name("Ann@X.io"), 0);
+        assert_eq!(id, user_id(&a, name("ann@x.io"), 0));
+        assert_eq!(
+            user_id(&a, name("STRASSE@x.io"), 0),
+            user_id(&a, name("straße@x.io"), 0)
+        );
+        assert_ne!(id, user_id(&b, name("ann@x.io"), 0));
+        assert_ne!(id, user_id(&a, name("ann@x.io"), 1));
         assert!(parse_uuid(&id).is_some());
         assert_eq!(id.as_bytes()[14], b'8');
     }

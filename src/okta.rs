@@ -5,6 +5,7 @@
 //! Functions here work on a raw JSON object and find members case-insensitively, so the
 //! filter can apply them to a body it forwards untouched otherwise.
 
+use crate::caseless::{Email, UserName};
 use crate::error::{ErrorKind, Result, ScimError};
 use serde_json::{Map, Value};
 use std::str::FromStr;
@@ -77,13 +78,15 @@ fn invalid(detail: impl Into<String>) -> ScimError {
 }
 
 /// The `userName`, as a trimmed string.
-pub fn user_name(doc: &Map<String, Value>) -> Option<&str> {
-    get_ci(doc, "userName")?.as_str().map(str::trim)
+pub fn user_name(doc: &Map<String, Value>) -> Option<UserName<'_>> {
+    get_ci(doc, "userName")?
+        .as_str()
+        .map(|s| UserName::new(s.trim()))
 }
 
 /// The primary email's value: the entry marked primary, else (when there is exactly one)
 /// the only entry.
-pub fn primary_email(doc: &Map<String, Value>) -> Option<&str> {
+pub fn primary_email(doc: &Map<String, Value>) -> Option<Email<'_>> {
     let emails = get_ci(doc, "emails")?.as_array()?;
     let marked: Vec<&Value> = emails
         .iter()
@@ -98,7 +101,7 @@ pub fn primary_email(doc: &Map<String, Value>) -> Option<&str> {
         .as_object()
         .and_then(|o| get_ci(o, "value"))
         .and_then(Value::as_str)
-        .map(str::trim)
+        .map(|s| Email::new(s.trim()))
 }
 
 /// Normalizes a User body for create or replace, or rejects it (400 `invalidValue`).
@@ -113,7 +116,7 @@ pub fn normalize(doc: &mut Map<String, Value>, policy: Policy) -> Result<()> {
             *u = t.to_string();
         }
     }
-    let Some(user) = user_name(doc).map(str::to_string) else {
+    let Some(user) = user_name(doc).map(|u| u.as_str().to_string()) else {
         return Err(invalid("Attribute 'userName' is required"));
     };
     if policy == Policy::Lenient
@@ -173,7 +176,7 @@ pub fn normalize(doc: &mut Map<String, Value>, policy: Policy) -> Result<()> {
                 e.as_object()
                     .and_then(|o| get_ci(o, "value"))
                     .and_then(Value::as_str)
-                    .is_some_and(|v| v.eq_ignore_ascii_case(&user))
+                    .is_some_and(|v| Email::new(v).matches(&user))
             })
             .map(|(i, _)| i)
             .collect();
@@ -200,7 +203,7 @@ pub fn normalize(doc: &mut Map<String, Value>, policy: Policy) -> Result<()> {
         1 => {}
         _ => return Err(invalid("Only one email may be primary")),
     }
-    let Some(email) = primary_email(doc) else {
+    let Some(email) = primary_email(doc).map(|e| e.as_str()) else {
         return Err(invalid("The primary email has no value"));
     };
     if !looks_like_email(email) {
@@ -208,7 +211,7 @@ pub fn normalize(doc: &mut Map<String, Value>, policy: Policy) -> Result<()> {
             "The primary email '{email}' is not an email address"
         )));
     }
-    if !email.eq_ignore_ascii_case(&user) {
+    if !UserName::new(&user).matches(email) {
         return Err(invalid(format!(
             "userName '{user}' must equal the primary email '{email}'"
         )));
@@ -226,18 +229,13 @@ pub fn check_unchanged(
     if policy == Policy::Off {
         return Ok(());
     }
-    let changed = |a: Option<&str>, b: Option<&str>| match (a, b) {
-        (Some(a), Some(b)) => !a.eq_ignore_ascii_case(b),
-        (None, None) => false,
-        _ => true,
-    };
-    if changed(user_name(old), user_name(new)) {
+    if user_name(old) != user_name(new) {
         return Err(ScimError::new(
             ErrorKind::Mutability,
             "userName cannot change once a user is provisioned",
         ));
     }
-    if changed(primary_email(old), primary_email(new)) {
+    if primary_email(old) != primary_email(new) {
         return Err(ScimError::new(
             ErrorKind::Mutability,
             "The primary email cannot change once a user is provisioned",

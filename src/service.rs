@@ -9,6 +9,7 @@
 //! - `{o}/L/u`, `{o}/L/g`, `{o}/L/gm/{group}`, `{o}/L/ug/{user}`: append-only logs (see
 //!   [`crate::log`]) for listing users and groups, a group's members, a user's groups
 
+use crate::caseless::{self, UserName};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::{self, index_terms, Filter};
 use crate::ids::{key_digest, parse_uuid, user_id, Clock, Ids, OrgId};
@@ -121,6 +122,15 @@ fn str_of<'v>(doc: &'v Map<String, Value>, name: &str) -> Option<&'v str> {
     doc.get(name).and_then(Value::as_str)
 }
 
+/// Equality of an attribute's values: exact, or under case folding (`caseExact: false`).
+fn same_value(a: &str, b: &str, exact: bool) -> bool {
+    if exact {
+        a == b
+    } else {
+        caseless::same(a, b)
+    }
+}
+
 fn not_found(kind: ResourceKind, id: &str) -> ScimError {
     ScimError::not_found(format!("{} {id} not found", kind.name()))
 }
@@ -181,8 +191,14 @@ impl<'a> Service<'a> {
         format!("{}/{}/{id}", self.org, letter(kind))
     }
 
-    fn index_key(&self, index: &str, value: &str) -> String {
-        format!("{}/x/{index}/{}", self.org, key_digest(value))
+    /// The key of an index entry: exact values digested as sent, caseless ones folded.
+    fn index_key(&self, index: &str, value: &str, exact: bool) -> String {
+        let digest = if exact {
+            key_digest(value)
+        } else {
+            key_digest(&caseless::fold(value))
+        };
+        format!("{}/x/{index}/{digest}", self.org)
     }
 
     fn marker(&self, gid: &str, uid: &str) -> String {
@@ -252,47 +268,26 @@ impl<'a> Service<'a> {
         value: &str,
         exact: bool,
     ) -> Result<Option<(String, Record)>> {
-        let lookup = if exact {
-            value.to_string()
-        } else {
-            value.to_lowercase()
-        };
-        let Some(b) = self.store.get(&self.index_key(index, &lookup))? else {
+        let Some(b) = self.store.get(&self.index_key(index, value, exact))? else {
             return Ok(None);
         };
         let id = String::from_utf8_lossy(&b).to_string();
         let Some(rec) = self.load(kind, &id)? else {
             return Ok(None);
         };
-        let same = str_of(&rec.d, attr).is_some_and(|v| {
-            if exact {
-                v == value
-            } else {
-                v.eq_ignore_ascii_case(value)
-            }
-        });
+        let same = str_of(&rec.d, attr).is_some_and(|v| same_value(v, value, exact));
         Ok(same.then_some((id, rec)))
     }
 
     fn set_index(&self, index: &str, value: &str, exact: bool, id: &str) -> Result<()> {
-        let lookup = if exact {
-            value.to_string()
-        } else {
-            value.to_lowercase()
-        };
         Ok(self
             .store
-            .set(&self.index_key(index, &lookup), id.as_bytes())?)
+            .set(&self.index_key(index, value, exact), id.as_bytes())?)
     }
 
     /// Removes an index entry if it still points at `id`.
     fn clear_index(&self, index: &str, value: &str, exact: bool, id: &str) -> Result<()> {
-        let lookup = if exact {
-            value.to_string()
-        } else {
-            value.to_lowercase()
-        };
-        let key = self.index_key(index, &lookup);
+        let key = self.index_key(index, value, exact);
         if self.store.get(&key)?.as_deref() == Some(id.as_bytes()) {
             self.store.delete(&key)?;
         }
@@ -300,13 +295,14 @@ impl<'a> Service<'a> {
     }
 
     fn find_user_by_name(&self, name: &str) -> Result<Option<(String, Record)>> {
+        let name = UserName::new(name);
         let id = user_id(&self.org, name, 0);
         if let Some(rec) = self.load(ResourceKind::User, &id)? {
-            if str_of(&rec.d, "userName").is_some_and(|u| u.eq_ignore_ascii_case(name)) {
+            if str_of(&rec.d, "userName").is_some_and(|u| name.matches(u)) {
                 return Ok(Some((id, rec)));
             }
         }
-        self.via_index(ResourceKind::User, "un", "userName", name, false)
+        self.via_index(ResourceKind::User, "un", "userName", name.as_str(), false)
     }
 
     fn find_by_index(
@@ -457,13 +453,12 @@ impl<'a> Service<'a> {
         {
             return Err(Self::taken("userName", name));
         }
+        let user = UserName::new(name);
         for n in 0..16 {
-            let id = user_id(&self.org, name, n);
+            let id = user_id(&self.org, user, n);
             match self.load(ResourceKind::User, &id)? {
                 None => return Ok(id),
-                Some(r)
-                    if str_of(&r.d, "userName").is_some_and(|u| u.eq_ignore_ascii_case(name)) =>
-                {
+                Some(r) if str_of(&r.d, "userName").is_some_and(|u| user.matches(u)) => {
                     return Err(Self::taken("userName", name));
                 }
                 Some(_) => {}
@@ -545,7 +540,8 @@ impl<'a> Service<'a> {
     fn write_user(&self, id: &str, old: &Record, doc: Map<String, Value>) -> Result<Record> {
         let old_name = str_of(&old.d, "userName").unwrap_or("").to_string();
         let new_name = str_of(&doc, "userName").unwrap_or("").to_string();
-        if !old_name.eq_ignore_ascii_case(&new_name) {
+        let renamed = UserName::new(&old_name) != UserName::new(&new_name);
+        if renamed {
             if let Some((other, _)) = self.find_user_by_name(&new_name)? {
                 if other != id {
                     return Err(Self::taken("userName", &new_name));
@@ -560,7 +556,7 @@ impl<'a> Service<'a> {
             m: self.now(),
         };
         self.save(ResourceKind::User, id, &rec)?;
-        if !old_name.eq_ignore_ascii_case(&new_name) {
+        if renamed {
             self.set_index("un", &new_name, false, id)?;
             self.clear_index("un", &old_name, false, id)?;
         }
@@ -827,13 +823,7 @@ impl<'a> Service<'a> {
         for (index, attr, exact) in [("gn", "displayName", false), ("gx", "externalId", true)] {
             let (o, n) = (str_of(&old.d, attr), str_of(&rec.d, attr));
             let same = match (o, n) {
-                (Some(a), Some(b)) => {
-                    if exact {
-                        a == b
-                    } else {
-                        a.eq_ignore_ascii_case(b)
-                    }
-                }
+                (Some(a), Some(b)) => same_value(a, b, exact),
                 (None, None) => true,
                 _ => false,
             };
@@ -1226,7 +1216,7 @@ fn sort_key(kind: ResourceKind, doc: &Value, p: &filter::AttrPath, exact: bool) 
         (None, other) => other,
     };
     Some(match v {
-        Value::String(s) if !exact => Value::String(s.to_lowercase()),
+        Value::String(s) if !exact => Value::String(caseless::fold(s)),
         other => other.clone(),
     })
 }

@@ -3,6 +3,8 @@
 //! requests in flight on separate instances.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../tests/common/case_pairs.rs"]
+mod case_pairs;
 mod common;
 #[path = "../../tests/common/fixtures.rs"]
 mod fixtures;
@@ -311,5 +313,28 @@ fn concurrent_creates_never_leave_an_index_pointing_at_nothing() {
             None,
         ));
         assert_eq!(r["totalResults"], 1);
+    }
+}
+
+/// Full Unicode case folding decides uniqueness and `userName eq` over HTTP too.
+#[test]
+fn identity_values_compare_by_unicode_case_folding() {
+    let s = shared();
+    let o = fresh("strict");
+    let user = |name: &str| json!({"userName": name, "emails": [{"primary": true, "value": name, "type": "work"}]});
+    for (i, (a, b, same)) in case_pairs::CASE_PAIRS.iter().enumerate() {
+        let (a, b) = (format!("p{i}.{a}"), format!("p{i}.{b}"));
+        let r = call(s, "POST", &format!("/v2/{o}/Users"), Some(&user(&a)));
+        assert_eq!(r.status, 201, "{a}");
+        let id = json(&r)["id"].as_str().unwrap().to_string();
+        let r = call(s, "POST", &format!("/v2/{o}/Users"), Some(&user(&b)));
+        assert_eq!(r.status, if *same { 409 } else { 201 }, "{a} / {b}");
+        let filter: String = format!("userName eq \"{b}\"")
+            .bytes()
+            .map(|c| format!("%{c:02X}"))
+            .collect();
+        let r = call(s, "GET", &format!("/v2/{o}/Users?filter={filter}"), None);
+        let found = json(&r)["Resources"][0]["id"].as_str().map(str::to_string);
+        assert_eq!(found == Some(id), *same, "{a} / {b}");
     }
 }

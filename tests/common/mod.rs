@@ -9,6 +9,7 @@ use scim_edge::ids::{ManualClock, OrgId, SeqIds};
 use scim_edge::okta::Policy;
 use scim_edge::router::Router;
 use scim_edge::store::MemStore;
+pub mod case_pairs;
 pub mod fixtures;
 pub mod runscope;
 
