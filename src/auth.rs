@@ -21,15 +21,15 @@ impl KeyHash {
         KeyHash(Sha256::digest(key.as_bytes()).into())
     }
 
-    /// Parses 64 hex digits.
+    /// Parses exactly 64 hex digits (surrounding whitespace aside): no sign, no prefix.
     pub fn from_hex(s: &str) -> Option<Self> {
-        let s = s.trim();
+        let s = s.trim().as_bytes();
         if s.len() != 64 {
             return None;
         }
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+        for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+            *byte = (crate::http::hex(pair[0])? << 4) | crate::http::hex(pair[1])?;
         }
         Some(KeyHash(out))
     }
@@ -125,6 +125,17 @@ mod tests {
         assert!(!key_matches("key-c", &[a, b]));
         assert!(!key_matches("key-a", &[]));
         assert!(KeyHash::from_hex("zz").is_none());
+        let hex = a.to_hex();
+        for bad in [
+            format!("+{}", &hex[1..]),
+            format!("{}+{}", &hex[..10], &hex[11..]),
+            format!("-{}", &hex[1..]),
+            format!("0x{}", &hex[2..]),
+            format!("{} ", &hex[..63]),
+        ] {
+            assert!(KeyHash::from_hex(&bad).is_none(), "{bad}");
+        }
+        assert_eq!(KeyHash::from_hex(&hex.to_uppercase()), Some(a));
         assert!(!ct_eq(b"ab", b"abc"));
     }
 }

@@ -824,7 +824,11 @@ fn check_operand(
             }
         }
         AttrType::DateTime => match v {
-            CompValue::Str(s) if parse_nanos(s).is_some() => {}
+            CompValue::Str(s) => {
+                if let Err(why) = parse_nanos(s) {
+                    return bad(format!("'{s}' is not a date-time for '{p}': {why}"));
+                }
+            }
             _ => {
                 return bad(format!(
                     "'{p}' is a dateTime; compare it with an RFC 3339 date-time string"
@@ -926,7 +930,7 @@ fn compare(v: &Value, def: &AttrDef, op: CompareOp, rhs: &CompValue) -> bool {
     let ord = match (v, rhs) {
         (Value::String(a), CompValue::Str(b)) if def.ty == AttrType::DateTime => {
             match (parse_nanos(a), parse_nanos(b)) {
-                (Some(x), Some(y)) => x.cmp(&y),
+                (Ok(x), Ok(y)) => x.cmp(&y),
                 _ => return false,
             }
         }

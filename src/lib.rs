@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod gate;
+pub mod health;
 pub mod http;
 pub mod ids;
 pub mod log;

@@ -6,6 +6,10 @@ use crate::schema::{AttrDef, AttrType, Mutability, ResourceKind, Returned, Schem
 use crate::time::parse_nanos;
 use serde_json::{Map, Value};
 
+fn is_urn(k: &str) -> bool {
+    k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+}
+
 fn bad(detail: String) -> ScimError {
     ScimError::invalid_value(detail)
 }
@@ -24,7 +28,7 @@ pub fn canonicalize(kind: ResourceKind, input: &Value) -> Result<Map<String, Val
     let mut schemas = vec![Value::String(kind.core().id.to_string())];
     for (k, v) in obj {
         if k.eq_ignore_ascii_case("schemas") {
-            check_schemas(kind, v)?;
+            check_schemas(v)?;
             continue;
         }
         if let Some(ext) = kind.extension(k) {
@@ -42,8 +46,13 @@ pub fn canonicalize(kind: ResourceKind, input: &Value) -> Result<Map<String, Val
             continue;
         }
         let Some(def) = kind.core_attr(k) else {
+            let what = if is_urn(k) {
+                "schema extension"
+            } else {
+                "attribute"
+            };
             return Err(bad(format!(
-                "Unknown attribute '{k}' for resource type {}",
+                "Unknown {what} '{k}' for resource type {}",
                 kind.name()
             )));
         };
@@ -64,22 +73,18 @@ pub fn canonicalize(kind: ResourceKind, input: &Value) -> Result<Map<String, Val
     Ok(doc)
 }
 
-fn check_schemas(kind: ResourceKind, v: &Value) -> Result<()> {
+/// `schemas` must be a list of URNs. URNs the resource type does not know are ignored
+/// (OneLogin lists SCIM 1.x's `urn:scim:schemas:core:1.0` beside 2.0's): they name no
+/// attributes here, and attributes under an unknown URN are refused where they appear.
+fn check_schemas(v: &Value) -> Result<()> {
     let Value::Array(list) = v else {
         return Err(bad("'schemas' must be an array of schema URNs".into()));
     };
-    for s in list {
-        let Some(urn) = s.as_str() else {
-            return Err(bad("'schemas' must be an array of schema URNs".into()));
-        };
-        if !urn.eq_ignore_ascii_case(kind.core().id) && kind.extension(urn).is_none() {
-            return Err(bad(format!(
-                "Unknown schema '{urn}' for resource type {}",
-                kind.name()
-            )));
-        }
+    if list.iter().all(Value::is_string) {
+        Ok(())
+    } else {
+        Err(bad("'schemas' must be an array of schema URNs".into()))
     }
-    Ok(())
 }
 
 fn canonical_attrs(
@@ -151,6 +156,12 @@ fn single_value(def: &AttrDef, v: &Value, label: &str) -> Result<Option<Value>> 
             }
             (!out.is_empty()).then_some(Value::Object(out))
         }
+        // Entra sends a manager as its bare id; RFC 7643 makes it `{"value": id}`.
+        (AttrType::Complex, Value::String(id)) if !def.multi && def.sub_attr("value").is_some() => {
+            let mut obj = Map::new();
+            obj.insert("value".into(), Value::String(id.clone()));
+            return single_value(def, &Value::Object(obj), label);
+        }
         (AttrType::Complex, _) => return Err(wrong("an object")),
         (AttrType::Boolean, Value::Bool(b)) => Some(Value::Bool(*b)),
         (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
@@ -164,7 +175,14 @@ fn single_value(def: &AttrDef, v: &Value, label: &str) -> Result<Option<Value>> 
         (AttrType::Integer, _) => return Err(wrong("an integer")),
         (AttrType::Decimal, Value::Number(_)) => Some(v.clone()),
         (AttrType::Decimal, _) => return Err(wrong("a number")),
-        (AttrType::DateTime, Value::String(s)) if parse_nanos(s).is_some() => Some(v.clone()),
+        (AttrType::DateTime, Value::String(s)) => match parse_nanos(s) {
+            Ok(_) => Some(v.clone()),
+            Err(why) => {
+                return Err(bad(format!(
+                    "Attribute '{label}' is not a date-time: '{s}': {why}"
+                )))
+            }
+        },
         (AttrType::DateTime, _) => return Err(wrong("an RFC 3339 date-time string")),
         (_, Value::String(s)) if s.is_empty() => None,
         (_, Value::String(_)) => Some(v.clone()),
@@ -365,6 +383,7 @@ fn drop_subs(v: &Value, drop: &[String]) -> Value {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::schema::GROUP_URN;
     use serde_json::json;
 
     #[test]
@@ -411,10 +430,19 @@ mod tests {
         assert_eq!(e.detail(), "Attribute 'userName' is required");
         let e = canonicalize(
             ResourceKind::Group,
-            &json!({"displayName": "g", "schemas": ["urn:x"]}),
+            &json!({"displayName": "g", "schemas": ["urn:x"], "urn:x": {"a": 1}}),
         )
         .unwrap_err();
-        assert_eq!(e.detail(), "Unknown schema 'urn:x' for resource type Group");
+        assert_eq!(
+            e.detail(),
+            "Unknown schema extension 'urn:x' for resource type Group"
+        );
+        let doc = canonicalize(
+            ResourceKind::Group,
+            &json!({"displayName": "g", "schemas": ["urn:scim:schemas:core:1.0", GROUP_URN]}),
+        )
+        .unwrap();
+        assert_eq!(doc["schemas"], json!([GROUP_URN]));
         let e = canonicalize(ResourceKind::User, &json!({"userName": "u", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]})).unwrap_err();
         assert_eq!(e.detail(), "Only one 'emails' value may be primary");
         assert_eq!(e.kind(), ErrorKind::InvalidValue);

@@ -5,6 +5,7 @@ use crate::auth::{authenticate, unauthorized};
 use crate::config::{Config, OrgConfig};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::get_ci;
+use crate::health;
 use crate::http::{check_json_type, parse_body, parse_query, Request, Response};
 use crate::ids::{Clock, Ids, OrgId};
 use crate::resource::Projection;
@@ -124,7 +125,8 @@ fn outcome_response(o: Outcome) -> Response {
     if let Some(e) = o.etag {
         r.headers.push(("etag".into(), e));
     }
-    if let (Some(l), 201) = (o.location, o.status) {
+    // Every answer that is one resource says where it lives (RFC 7644 3.1, 3.4.1).
+    if let Some(l) = o.location {
         r.headers.push(("location".into(), l));
     }
     r
@@ -174,6 +176,9 @@ impl<'a> Router<'a> {
     }
 
     fn try_handle(&self, req: &Request) -> Result<Response> {
+        if health::is_health(&req.path) {
+            return Ok(health::check(&req.method, self.store));
+        }
         let Some(target) = split_path(&req.path) else {
             return Err(ScimError::not_found(format!("No SCIM endpoint at '{}'; use /v2/{{organization}}/... or /scim/v2/{{organization}}/...", req.path)));
         };
@@ -336,7 +341,7 @@ impl<'a> Router<'a> {
                 if method != "POST" {
                     return Err(method_not_allowed("POST"));
                 }
-                Ok(Response::json(200, &self.bulk(svc, t, body)?))
+                self.bulk(svc, t, body)
             }
             (Some("me"), _) => Err(ScimError::new(
                 ErrorKind::NotImplemented,
@@ -372,18 +377,25 @@ impl<'a> Router<'a> {
     }
 
     fn root_search(&self, svc: &Service<'_>, lq: &ListQuery) -> Result<Value> {
-        // Each type answers the filter where it is defined for that type.
-        let mut all = Vec::new();
+        // Users, then Groups, as one list: the page's window [start, start + count) is
+        // cut from each type at its own offset, so no type is read past what it owes.
+        let start = lq.start_index.max(1);
+        let count = lq
+            .count
+            .unwrap_or(self.config.limits.default_count)
+            .min(self.config.limits.max_count);
+        let mut page = Vec::new();
         let mut total = 0;
         let mut any_valid = None;
         for kind in [ResourceKind::User, ResourceKind::Group] {
             let mut q = lq.clone();
-            q.start_index = 1;
-            q.count = Some(usize::MAX);
+            q.start_index = start.saturating_sub(total).max(1);
+            q.count = Some(count - page.len());
+            // Each type answers the filter where it is defined for that type.
             match svc.select(kind, &q) {
                 Ok((n, items)) => {
                     total += n;
-                    all.extend(items);
+                    page.extend(items);
                     any_valid = Some(Ok(()));
                 }
                 Err(e) if e.kind() == ErrorKind::InvalidFilter => {
@@ -395,16 +407,12 @@ impl<'a> Router<'a> {
         if let Some(Err(e)) = any_valid {
             return Err(e);
         }
-        let start = lq.start_index.max(1);
-        let count = lq
-            .count
-            .unwrap_or(self.config.limits.default_count)
-            .min(self.config.limits.max_count);
-        let page: Vec<Value> = all.into_iter().skip(start - 1).take(count).collect();
         Ok(list_response(total, start, page))
     }
 
-    fn bulk(&self, svc: &Service<'_>, t: &Target<'_>, body: &Value) -> Result<Value> {
+    /// A bulk request; the causes of failed operations go to the response's log, one
+    /// line each, since the client only sees their generic details.
+    fn bulk(&self, svc: &Service<'_>, t: &Target<'_>, body: &Value) -> Result<Response> {
         let schemas_ok = get_ci(body, "schemas")
             .and_then(Value::as_array)
             .is_some_and(|a| {
@@ -440,6 +448,7 @@ impl<'a> Router<'a> {
         let mut ids: HashMap<String, String> = HashMap::new();
         let mut results: Vec<Option<Value>> = vec![None; ops.len()];
         let mut errors = 0u64;
+        let mut causes: Vec<String> = Vec::new();
         let mut pending: Vec<usize> = (0..ops.len()).collect();
         // Operations whose bulkId references are not yet known wait for a later pass;
         // what is still unresolved when no pass makes progress is circular or dangling.
@@ -464,6 +473,9 @@ impl<'a> Router<'a> {
                 if r.status >= 400 {
                     errors += 1;
                 }
+                if let Some(cause) = r.log {
+                    causes.push(format!("bulk operation {}: {cause}", i + 1));
+                }
                 if let Some(slot) = results.get_mut(i) {
                     *slot = Some(r.json);
                 }
@@ -484,10 +496,15 @@ impl<'a> Router<'a> {
                 *slot = Some(bulk_result(op, e.status(), None, None, Some(e.to_json())));
             }
         }
-        Ok(json!({
-            "schemas": [BULK_RESPONSE_URN],
-            "Operations": results.into_iter().flatten().collect::<Vec<Value>>(),
-        }))
+        let mut r = Response::json(
+            200,
+            &json!({
+                "schemas": [BULK_RESPONSE_URN],
+                "Operations": results.into_iter().flatten().collect::<Vec<Value>>(),
+            }),
+        );
+        r.log = (!causes.is_empty()).then(|| causes.join("; "));
+        Ok(r)
     }
 
     fn bulk_op(
@@ -502,6 +519,7 @@ impl<'a> Router<'a> {
             bulk_id: None,
             id: None,
             json: bulk_result(op, e.status(), None, None, Some(e.to_json())),
+            log: e.log_cause().map(str::to_string),
         };
         let method = get_ci(op, "method")
             .and_then(Value::as_str)
@@ -568,6 +586,7 @@ impl<'a> Router<'a> {
             bulk_id,
             id,
             json: bulk_result(op, resp.status, location, version, error_body),
+            log: resp.log,
         }
     }
 }
@@ -577,6 +596,7 @@ struct BulkOutcome {
     bulk_id: Option<String>,
     id: Option<String>,
     json: Value,
+    log: Option<String>,
 }
 
 fn bulk_result(

@@ -5,6 +5,7 @@
 
 use crate::config::{parse_organizations, Config};
 use crate::error::ScimError;
+use crate::health;
 use crate::http::{Request, Response};
 use crate::ids::{format_uuid, Clock, Ids};
 use crate::router::Router;
@@ -102,6 +103,9 @@ fn handle(req: SpinRequest) -> SpinResponse {
         Ok(c) => c,
         Err(e) => {
             eprintln!("scim-edge: configuration error: {e}");
+            if health::is_health(req.path()) {
+                return to_spin(health::unhealthy("the configuration does not load"));
+            }
             let err = ScimError::internal(e);
             let mut r = Response::error(&err);
             r.body = ScimError::new(
@@ -123,6 +127,9 @@ fn handle(req: SpinRequest) -> SpinResponse {
             let e =
                 ScimError::unavailable(format!("open store: {:?} {:?}", kv.err(), bucket.err()));
             eprintln!("scim-edge: {}", e.log_cause().unwrap_or(""));
+            if health::is_health(req.path()) {
+                return to_spin(health::unhealthy("the store does not open"));
+            }
             return to_spin(Response::error(&e));
         }
     };

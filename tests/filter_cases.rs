@@ -447,6 +447,26 @@ const INVALID: &[(&str, ResourceKind, &str)] = &[
     (
         r#"meta.lastModified gt "yesterday""#,
         ResourceKind::User,
+        "'yesterday' is not a date-time for 'meta.lastModified': expected YYYY-MM-DDThh:mm:ss[.fraction][Z|+hh:mm|-hh:mm]",
+    ),
+    (
+        r#"meta.lastModified gt "2026-02-31T00:00:00Z""#,
+        ResourceKind::User,
+        "'2026-02-31T00:00:00Z' is not a date-time for 'meta.lastModified': 2026-02 has no day 31",
+    ),
+    (
+        r#"meta.created lt "2026-01-01T00:00:00+99:99""#,
+        ResourceKind::Group,
+        "'2026-01-01T00:00:00+99:99' is not a date-time for 'meta.created': the offset 99:99 is beyond 23:59",
+    ),
+    (
+        r#"meta.created eq "2026-01-01T24:00:00Z""#,
+        ResourceKind::User,
+        "'2026-01-01T24:00:00Z' is not a date-time for 'meta.created': 24:00:00 is not a time of day",
+    ),
+    (
+        r#"meta.lastModified gt 5"#,
+        ResourceKind::User,
         "'meta.lastModified' is a dateTime; compare it with an RFC 3339 date-time string",
     ),
     (

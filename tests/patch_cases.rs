@@ -276,6 +276,22 @@ fn user_patches_that_apply() {
             }),
         },
         Ok1 {
+            name: "entra manager as a bare id",
+            ops: json!([{"op": "Replace", "path": format!("{ENT}:manager"), "value": "m-2"}]),
+            want: user_with(|u| {
+                u["schemas"].as_array_mut().unwrap().push(json!(ENT));
+                u[ENT] = json!({"manager": {"value": "m-2"}});
+            }),
+        },
+        Ok1 {
+            name: "manager as an object",
+            ops: json!([{"op": "replace", "path": format!("{ENT}:manager"), "value": {"value": "m-3"}}]),
+            want: user_with(|u| {
+                u["schemas"].as_array_mut().unwrap().push(json!(ENT));
+                u[ENT] = json!({"manager": {"value": "m-3"}});
+            }),
+        },
+        Ok1 {
             name: "extension object in path-less value",
             ops: json!([{"op": "add", "value": {ENT: {"costCenter": "42"}}}]),
             want: user_with(|u| {
@@ -378,6 +394,7 @@ fn patches_that_fail_with_exact_errors() {
         ("path with junk", json!([{"op": "add", "path": "title x", "value": "x"}]), "invalidPath", "Unexpected 'x' at position 7 in the path"),
         ("path not a string", json!([{"op": "add", "path": 3, "value": "x"}]), "invalidPath", "Operation 1 has a 'path' that is not a string"),
         ("wrong type", json!([{"op": "replace", "path": "active", "value": "maybe"}]), "invalidValue", "Attribute 'active' must be a boolean"),
+        ("complex attribute without a value sub-attribute as a string", json!([{"op": "replace", "path": "name", "value": "Ann"}]), "invalidValue", "Attribute 'name' must be an object"),
         ("wrong type in sub-attribute", json!([{"op": "replace", "path": "name.givenName", "value": 5}]), "invalidValue", "Attribute 'name.givenName' must be a string"),
         ("read-only id", json!([{"op": "replace", "path": "id", "value": "x"}]), "mutability", "Attribute 'id' is read-only"),
         ("different id in value", json!([{"op": "replace", "value": {"id": "other"}}]), "mutability", "Attribute 'id' is read-only"),

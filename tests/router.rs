@@ -43,6 +43,98 @@ fn unknown_routes_are_scim_404s() {
 }
 
 #[test]
+fn health_route_needs_no_key_and_reports_the_store() {
+    let h = H::new();
+    let r = h.router().handle(&Request::new("GET", "/healthz"));
+    assert_eq!((r.status, r.body_json()), (200, json!({"status": "ok"})));
+    assert_eq!(r.header_value("content-type"), Some("application/json"));
+    assert_eq!(r.header_value("cache-control"), Some("no-store"));
+    let r = h.router().handle(&Request::new("POST", "/healthz"));
+    assert_eq!((r.status, r.header_value("allow")), (405, Some("GET")));
+    h.store.fail_keys_containing(Some(""));
+    let r = h.router().handle(&Request::new("GET", "/healthz"));
+    assert_eq!(
+        (r.status, r.body_json()),
+        (
+            503,
+            json!({"status": "unavailable", "reason": "the store does not answer a read"})
+        )
+    );
+    assert!(r.log.as_deref().unwrap().contains("injected failure"));
+    for org in [STRICT, LENIENT, OFF, OTHER] {
+        assert!(!String::from_utf8_lossy(&r.body).contains(org));
+    }
+    h.store.fail_keys_containing(None);
+    for path in ["/healthz/", "/HEALTHZ", &format!("/v2/{STRICT}/healthz")] {
+        assert_ne!(
+            h.router().handle(&Request::new("GET", path)).status,
+            200,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn impossible_timestamps_are_refused_in_filters_and_bodies() {
+    let h = H::new();
+    h.user(STRICT, "t@x.io");
+    let list = |f: &str| {
+        let q: String = f.bytes().map(|c| format!("%{c:02X}")).collect();
+        h.call("GET", &format!("/v2/{STRICT}/Users?filter={q}"), None)
+    };
+    let (s, b) = list("meta.lastModified gt \"2026-02-31T00:00:00Z\"");
+    assert_eq!(
+        (s, b["scimType"].as_str(), b["detail"].as_str()),
+        (400, Some("invalidFilter"), Some("'2026-02-31T00:00:00Z' is not a date-time for 'meta.lastModified': 2026-02 has no day 31"))
+    );
+    let (s, b) = list("meta.created lt \"2026-01-01T00:00:00+99:99\"");
+    assert_eq!(
+        (s, b["scimType"].as_str()),
+        (400, Some("invalidFilter")),
+        "{b}"
+    );
+    let (s, b) = list("meta.created gt \"2000-02-29T23:59:59.999-23:59\"");
+    assert_eq!((s, b["totalResults"].as_u64()), (200, Some(1)), "{b}");
+    let (s, b) = h.call(
+        "POST",
+        &u(STRICT),
+        Some(json!({"userName": "t2@x.io", "emails": [{"primary": true, "value": "t2@x.io"}], "meta": {"lastModified": "2026-02-31T00:00:00Z"}})),
+    );
+    assert_eq!(
+        (s, b["scimType"].as_str(), b["detail"].as_str()),
+        (400, Some("invalidValue"), Some("Attribute 'meta.lastModified' is not a date-time: '2026-02-31T00:00:00Z': 2026-02 has no day 31"))
+    );
+}
+
+#[test]
+fn onelogin_lists_a_scim_1_urn_beside_2_0() {
+    let h = H::new();
+    let (s, b) = h.call(
+        "POST",
+        &u(STRICT),
+        Some(json!({"schemas": ["urn:scim:schemas:core:1.0", "urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ol@x.io", "emails": [{"primary": true, "value": "ol@x.io"}]})),
+    );
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        b["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
+    let (s, b) = h.call(
+        "PUT",
+        &format!("{}/{}", u(STRICT), b["id"].as_str().unwrap()),
+        Some(json!({"schemas": ["urn:scim:schemas:core:1.0"], "userName": "ol@x.io", "emails": [{"primary": true, "value": "ol@x.io"}], "urn:scim:schemas:core:1.0": {"x": 1}})),
+    );
+    assert_eq!(
+        (s, b["scimType"].as_str(), b["detail"].as_str()),
+        (
+            400,
+            Some("invalidValue"),
+            Some("Unknown schema extension 'urn:scim:schemas:core:1.0' for resource type User")
+        )
+    );
+}
+
+#[test]
 fn authentication() {
     let h = H::new();
     let path = u(STRICT);
@@ -270,14 +362,15 @@ fn bad_input_is_rejected_and_writes_nothing() {
         (400, Some("Attribute 'active' must be a boolean"))
     );
     let (s, b) = post(
-        br#"{"schemas": ["urn:example:Widget"], "userName": "a@b.c"}"#,
+        br#"{"schemas": ["urn:example:Widget"], "userName": "a@b.c", "urn:example:Widget": {"size": 1}}"#,
         "application/json",
     );
     assert_eq!(
-        (s, b["detail"].as_str()),
+        (s, b["detail"].as_str(), b["scimType"].as_str()),
         (
             400,
-            Some("Unknown schema 'urn:example:Widget' for resource type User")
+            Some("Unknown schema extension 'urn:example:Widget' for resource type User"),
+            Some("invalidValue")
         )
     );
     let (s, b) = post(
@@ -459,6 +552,74 @@ fn create_response_shape() {
     assert!(b.get("password").is_none());
     assert!(!String::from_utf8_lossy(&h.store.get_raw_all()).contains("\"password\""));
     assert_eq!(b["meta"]["created"], b["meta"]["lastModified"]);
+    // One resource, however it is answered, carries its Location (RFC 7644 3.4.1).
+    let gid = h.group(STRICT, "Shape group");
+    for (method, path, body) in [
+        ("GET", format!("/scim/v2/{STRICT}/Users/{id}"), None),
+        (
+            "PATCH",
+            format!("/scim/v2/{STRICT}/Users/{id}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "displayName", "value": "S"}]}),
+            ),
+        ),
+        ("GET", format!("/v2/{STRICT}/Groups/{gid}"), None),
+        (
+            "PUT",
+            format!("/v2/{STRICT}/Groups/{gid}"),
+            Some(json!({"displayName": "Shape group 2"})),
+        ),
+    ] {
+        let mut req = Request::new(method, &path);
+        if let Some(b) = &body {
+            req = req.header("Content-Type", "application/scim+json").json(b);
+        }
+        let r = h.send(req);
+        assert_eq!(r.status, 200, "{method} {path}");
+        assert_eq!(
+            r.header_value("location"),
+            Some(path.as_str()),
+            "{method} {path}"
+        );
+        assert_eq!(r.body_json()["meta"]["location"], path.as_str());
+    }
+    let r = h.send(Request::new("GET", &format!("/v2/{STRICT}/Users")));
+    assert_eq!(r.header_value("location"), None);
+}
+
+/// Root `.search` pages through Users then Groups as one list, past `max_count`.
+#[test]
+fn root_search_pages_past_the_largest_page() {
+    let mut h = H::new();
+    h.config.limits.max_count = 3;
+    let mut all: Vec<String> = (0..5)
+        .map(|i| h.user(STRICT, &format!("r{i}@x.io")))
+        .collect();
+    all.extend((0..4).map(|i| h.group(STRICT, &format!("R{i}"))));
+    for filter in [None, Some("meta.resourceType pr")] {
+        for start in 1..=11 {
+            for count in 0..=4 {
+                let mut body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "startIndex": start, "count": count, "attributes": ["id"]});
+                if let Some(f) = filter {
+                    body["filter"] = json!(f);
+                }
+                let (s, b) = h.call("POST", &format!("/v2/{STRICT}/.search"), Some(body));
+                assert_eq!(s, 200, "{b}");
+                let got: Vec<&str> = b["Resources"]
+                    .as_array()
+                    .map(|a| a.iter().map(|r| r["id"].as_str().unwrap()).collect())
+                    .unwrap_or_default();
+                let want: Vec<&str> = all
+                    .iter()
+                    .skip(start - 1)
+                    .take(count.min(3))
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(got, want, "filter {filter:?} start {start} count {count}");
+                assert_eq!(b["totalResults"], 9);
+            }
+        }
+    }
 }
 
 #[test]
@@ -602,6 +763,31 @@ fn store_failures_are_503_and_leave_no_index_behind() {
     h.store.fail_keys_containing(Some("/L/"));
     let (s, _) = h.call("GET", &u(STRICT), None);
     assert_eq!(s, 503);
+}
+
+#[test]
+fn bulk_logs_the_cause_of_each_failed_operation() {
+    let h = H::new();
+    h.store.fail_keys_containing(Some("/g/"));
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "u", "data": {"userName": "bk@x.io", "emails": [{"primary": true, "value": "bk@x.io"}]}},
+        {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "BK"}},
+    ]});
+    let r = h.send(
+        Request::new("POST", &format!("/v2/{STRICT}/Bulk"))
+            .header("Content-Type", "application/scim+json")
+            .json(&body),
+    );
+    assert_eq!(r.status, 200);
+    let ops = r.body_json()["Operations"].clone();
+    assert_eq!(
+        (ops[0]["status"].as_str(), ops[1]["status"].as_str()),
+        (Some("201"), Some("503"))
+    );
+    let log = r.log.expect("the failed operation's cause is logged");
+    assert!(log.starts_with("bulk operation 2: "), "{log}");
+    assert!(log.contains("injected failure"), "{log}");
+    assert!(!log.contains("bulk operation 1"), "{log}");
 }
 
 #[test]

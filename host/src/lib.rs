@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Component, Linker, Resource, ResourceTable};
 use wasmtime::{Engine, Store};
@@ -50,12 +50,18 @@ enum Slot {
 pub struct Backend {
     data: Mutex<HashMap<String, Slot>>,
     ops: AtomicU64,
+    down: AtomicBool,
 }
 
 impl Backend {
     /// Key-value operations served so far.
     pub fn ops(&self) -> u64 {
         self.ops.load(Ordering::Relaxed)
+    }
+
+    /// Makes every operation fail, as a backend that stopped answering does.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Relaxed);
     }
 
     /// Every entry holding bytes (counters excluded), for tests that inspect the data.
@@ -75,6 +81,9 @@ impl Backend {
 
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Slot>) -> R) -> Result<R, String> {
         self.ops.fetch_add(1, Ordering::Relaxed);
+        if self.down.load(Ordering::Relaxed) {
+            return Err("the store is down".to_string());
+        }
         let mut d = self
             .data
             .lock()

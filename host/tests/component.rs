@@ -62,6 +62,12 @@ fn serves_scim_over_http() {
         Some(format!("/scim/v2/{STRICT}/Users/{id}").as_str())
     );
     assert!(r.header("etag").is_some());
+    let r = call(&s, "GET", &format!("/v2/{STRICT}/Users/{id}"), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v2/{STRICT}/Users/{id}").as_str())
+    );
     let r = call(
         &s,
         "GET",
@@ -108,4 +114,34 @@ fn missing_configuration_is_a_scim_error_on_every_request() {
         call(&s, "GET", &format!("/v2/{STRICT}/Users"), None).status,
         500
     );
+}
+
+#[test]
+fn health_route_over_http() {
+    let s = server();
+    let r = call(&s, "GET", "/healthz", None);
+    assert_eq!((r.status, json(&r)), (200, json!({"status": "ok"})));
+    s.host.backend().set_down(true);
+    let r = call(&s, "GET", "/healthz", None);
+    assert_eq!(
+        (r.status, json(&r)),
+        (
+            503,
+            json!({"status": "unavailable", "reason": "the store does not answer a read"})
+        )
+    );
+    s.host.backend().set_down(false);
+    assert_eq!(call(&s, "GET", "/healthz", None).status, 200);
+    // A configuration that does not load: 503, naming neither the organization nor its key.
+    let secret = format!("{{\"{STRICT}\": {{\"keys\": [\"+{}\"]}}}}", "a".repeat(63));
+    let s = server_with([("organizations".to_string(), secret)].into());
+    let r = call(&s, "GET", "/healthz", None);
+    assert_eq!(
+        (r.status, json(&r)),
+        (
+            503,
+            json!({"status": "unavailable", "reason": "the configuration does not load"})
+        )
+    );
+    assert!(!String::from_utf8_lossy(&r.body).contains(STRICT));
 }
