@@ -9,7 +9,7 @@ mod common;
 use common::case_pairs::CASE_PAIRS;
 use common::{H, OFF, STRICT};
 use scim_edge::caseless::{fold, same, UserName};
-use scim_edge::okta::{check_unchanged, Policy};
+use scim_edge::okta::{check_unchanged, normalize, Policy};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -229,5 +229,19 @@ fn identity_changes_are_judged_by_the_fold() {
     for (a, b, same_value) in CASE_PAIRS {
         let r = check_unchanged(&doc(a), &doc(b), Policy::Strict);
         assert_eq!(r.is_ok(), *same_value, "{a} -> {b}: {r:?}");
+    }
+}
+
+/// `userName` must equal the primary email under folding (the rule the Envoy gate
+/// applies to every POST and PUT of a user).
+#[test]
+fn user_name_equals_the_primary_email_under_folding() {
+    for (a, b, same_value) in CASE_PAIRS {
+        let mut doc = json!({"userName": a, "emails": [{"primary": true, "value": b}]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let r = normalize(&mut doc, Policy::Strict);
+        assert_eq!(r.is_ok(), *same_value, "{a} / {b}: {r:?}");
     }
 }
