@@ -1,11 +1,11 @@
 //! The gate in front of an existing vault's SCIM endpoint: everything the Envoy filter
 //! decides, without proxy types, so it is tested natively.
 //!
-//! A request is admitted on its headers (path, key, declared size), then its body is
-//! screened (JSON syntax and nesting, Okta's rules on user writes, identity changes a
-//! PATCH shows). Responses of a Bitwarden-shaped upstream are repaired: a list's
-//! `resources` becomes `Resources`, and an error without a body (Bitwarden's 401) gets
-//! a SCIM one.
+//! A request is admitted on its headers (path, key, declared size), then, if it is one
+//! the SCIM API reads a body for, its body is screened (JSON syntax and nesting, Okta's
+//! rules on user writes, identity changes a PATCH shows); any other passes unscreened.
+//! Responses of a Bitwarden-shaped upstream are repaired: a list's `resources` becomes
+//! `Resources`, and an error without a body (Bitwarden's 401) gets a SCIM one.
 
 use crate::auth::{authenticate, unauthorized};
 use crate::config::{checked_orgs, OrgConfig, OrgDto};
@@ -139,12 +139,7 @@ impl GateConfig {
             .map(|s| s.to_ascii_lowercase())
             .collect();
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-        let screen = match (method.as_str(), rest.as_slice()) {
-            ("POST", ["users"]) | ("PUT", ["users", _]) => Screen::UserWrite,
-            ("PATCH", ["users", _]) => Screen::UserPatch,
-            ("POST" | "PUT" | "PATCH", _) => Screen::Json,
-            _ => Screen::None,
-        };
+        let screen = Screen::of(&method, &rest);
         if screen != Screen::None {
             check_json_type(header(headers, "content-type"))?;
         }
@@ -210,6 +205,26 @@ enum Screen {
     UserWrite,
     /// A user PATCH: PatchOp syntax, and no change of identity.
     UserPatch,
+}
+
+impl Screen {
+    /// The body rule for an upper-cased method and the lower-cased segments after the
+    /// organization: only the requests the SCIM API reads a body for have one. Anything
+    /// else (discovery endpoints, which are GET only, methods an endpoint does not take,
+    /// unknown routes) passes unscreened, so the vault answers it (405, 404) as it would
+    /// without the filter; it is still authenticated and its declared length checked.
+    fn of(method: &str, rest: &[&str]) -> Screen {
+        match (method, rest) {
+            ("POST", ["users"]) => Screen::UserWrite,
+            ("PUT", ["users", id]) if *id != ".search" => Screen::UserWrite,
+            ("PATCH", ["users", id]) if *id != ".search" => Screen::UserPatch,
+            ("POST", ["groups"] | [".search"] | ["bulk"] | ["users" | "groups", ".search"]) => {
+                Screen::Json
+            }
+            ("PUT" | "PATCH", ["groups", id]) if *id != ".search" => Screen::Json,
+            _ => Screen::None,
+        }
+    }
 }
 
 /// What the response of an admitted request needs.
@@ -279,6 +294,9 @@ impl Admitted {
     /// Checks a complete request body. `Ok(None)`: forward it unchanged;
     /// `Ok(Some(bytes))`: forward these bytes instead.
     pub fn screen_body(&self, gate: &GateConfig, body: &[u8]) -> Result<Option<Vec<u8>>> {
+        if self.screen == Screen::None {
+            return Ok(None);
+        }
         let doc = parse_body(body, gate.max_body, Limits::default().max_depth)?;
         match self.screen {
             Screen::None | Screen::Json => Ok(None),

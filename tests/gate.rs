@@ -127,6 +127,120 @@ fn admission_on_headers() {
     ));
 }
 
+/// Which body rule the gate applies to `method path`, told from what it does with two
+/// bodies: a valid user (refused by the PATCH rule) and a valid PatchOp that leaves
+/// identity alone (refused by the user-write rule). JSON screening takes both.
+fn body_rule(method: &str, path: &str) -> &'static str {
+    let c = config();
+    let h = headers(A, &[("content-type", "text/plain")]);
+    let a = match c.admit(method, path, &h) {
+        Ok(a) => a,
+        // A screened route checks the content type first.
+        Err(e) if e.status() == 415 => c.admit(method, path, &headers(A, &[])).unwrap(),
+        Err(e) => panic!("{method} {path}: {}", e.detail()),
+    };
+    if !a.reads_body() {
+        return "none";
+    }
+    let user = json!({"userName": "a@x.io", "emails": [{"value": "a@x.io", "primary": true}]});
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let takes = |v: &Value| a.screen_body(&c, v.to_string().as_bytes()).is_ok();
+    match (takes(&user), takes(&patch)) {
+        (true, true) => "json",
+        (true, false) => "user-write",
+        (false, true) => "user-patch",
+        (false, false) => panic!("{method} {path}: neither body passes"),
+    }
+}
+
+#[test]
+fn only_requests_the_api_reads_a_body_for_are_screened() {
+    let table: &[(&str, &str, &str)] = &[
+        // Okta's identity rules.
+        ("POST", "Users", "user-write"),
+        ("PUT", "Users/u1", "user-write"),
+        ("PATCH", "Users/u1", "user-patch"),
+        // JSON screening where the API parses a body.
+        ("POST", "Groups", "json"),
+        ("PUT", "Groups/g1", "json"),
+        ("PATCH", "Groups/g1", "json"),
+        ("POST", "Users/.search", "json"),
+        ("POST", "Groups/.search", "json"),
+        ("POST", ".search", "json"),
+        ("POST", "Bulk", "json"),
+        // Case and a trailing slash do not matter.
+        ("post", "users/", "user-write"),
+        ("Patch", "USERS/u1", "user-patch"),
+        ("POST", "groups/.SEARCH", "json"),
+        ("POST", "bulk/", "json"),
+        // Discovery is GET only: other methods go to the vault, which answers 405.
+        ("POST", "ServiceProviderConfig", "none"),
+        ("PUT", "ServiceProviderConfig", "none"),
+        ("PATCH", "ServiceProviderConfig", "none"),
+        ("POST", "Schemas", "none"),
+        ("PUT", "Schemas", "none"),
+        ("PATCH", "Schemas", "none"),
+        ("POST", "ResourceTypes", "none"),
+        ("PUT", "ResourceTypes", "none"),
+        ("PATCH", "ResourceTypes", "none"),
+        ("PUT", "ResourceTypes/User", "none"),
+        (
+            "PATCH",
+            "Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+            "none",
+        ),
+        ("post", "serviceproviderconfig/", "none"),
+        // Methods an endpoint does not take, and routes that do not exist.
+        ("PUT", "Users", "none"),
+        ("PATCH", "Groups", "none"),
+        ("POST", "Users/u1", "none"),
+        ("PUT", "Users/.search", "none"),
+        ("PATCH", "Users/.search", "none"),
+        ("PUT", "Groups/.search", "none"),
+        ("PUT", ".search", "none"),
+        ("PUT", "Bulk", "none"),
+        ("PATCH", "Bulk", "none"),
+        ("POST", "Users/u1/emails", "none"),
+        ("POST", "Me", "none"),
+        ("POST", "Unknown", "none"),
+        // No body is read for other methods.
+        ("GET", "Users", "none"),
+        ("GET", "Users/u1", "none"),
+        ("DELETE", "Users/u1", "none"),
+        ("DELETE", "Groups/g1", "none"),
+        ("GET", "ServiceProviderConfig", "none"),
+        ("OPTIONS", "Users", "none"),
+    ];
+    let got: Vec<(&str, &str, &str)> = table
+        .iter()
+        .map(|(m, p, _)| (*m, *p, body_rule(m, &format!("/scim/v2/{A}/{p}"))))
+        .collect();
+    assert_eq!(got, table);
+}
+
+#[test]
+fn unscreened_requests_are_still_authenticated_and_size_limited() {
+    let spc = format!("/v2/{A}/ServiceProviderConfig");
+    // No body rule, so no content type is required either: the vault decides.
+    for ct in ["text/plain", "application/xml"] {
+        let a = admit("POST", &spc, &headers(A, &[("content-type", ct)])).unwrap();
+        assert!(!a.reads_body(), "{ct}");
+    }
+    let e = admit("PUT", &spc, &headers(B, &[])).unwrap_err();
+    assert_eq!(e.0, 401);
+    let e = admit("PATCH", &spc, &[]).unwrap_err();
+    assert_eq!(e.0, 401);
+    let e = admit("POST", &spc, &headers(A, &[("content-length", "1001")])).unwrap_err();
+    assert_eq!(
+        e,
+        (
+            413,
+            "The request body is 1001 bytes; the maximum is 1000".into()
+        )
+    );
+}
+
 fn screen(
     org: &str,
     method: &str,
