@@ -5,10 +5,13 @@
 //! the upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../tests/common/orgs.rs"]
+mod orgs;
 #[path = "../../tests/common/runscope.rs"]
 mod runscope;
 mod support;
 
+use orgs::{key, LENIENT, OFF, OTHER, STRICT};
 use scim_edge::auth::KeyHash;
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
@@ -17,16 +20,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use support::{request, Conn, Envoy, Got, Listener, Recorded, Reply, SpinHost, Upstream};
 
-const STRICT: &str = "3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
-const LENIENT: &str = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
-const OFF: &str = "8c7d6e5f-4a3b-4c2d-8e1f-0a9b8c7d6e5f";
-const OTHER: &str = "1a2b3c4d-0000-4000-8000-000000000001";
 const MAX_BODY: usize = 65536;
 const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-
-fn key(org: &str) -> String {
-    format!("key-of-{org}")
-}
 
 fn filter_config() -> String {
     let org = |id: &str, policy: &str| {

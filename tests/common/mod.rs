@@ -11,19 +11,12 @@ use scim_edge::router::Router;
 use scim_edge::store::MemStore;
 pub mod case_pairs;
 pub mod fixtures;
+pub mod orgs;
 pub mod runscope;
 
+pub use orgs::{key, LENIENT, OFF, OTHER, STRICT};
+
 use serde_json::Value;
-
-pub const STRICT: &str = "3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
-pub const LENIENT: &str = "5b9e0c1a-2d3f-4e5a-9b6c-7d8e9f0a1b2c";
-pub const OFF: &str = "8c7d6e5f-4a3b-4c2d-8e1f-0a9b8c7d6e5f";
-pub const OTHER: &str = "1a2b3c4d-0000-4000-8000-000000000001";
-
-/// The key of an organization in these tests.
-pub fn key(org: &str) -> String {
-    format!("key-of-{org}")
-}
 
 pub struct H {
     pub store: MemStore,

@@ -8,13 +8,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-pub const STRICT: &str = "3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
-pub const OFF: &str = "8c7d6e5f-4a3b-4c2d-8e1f-0a9b8c7d6e5f";
-pub const OTHER: &str = "1a2b3c4d-0000-4000-8000-000000000001";
-
-pub fn key(org: &str) -> String {
-    format!("key-of-{org}")
-}
+#[path = "../../../tests/common/orgs.rs"]
+mod orgs;
+pub use orgs::{key, OFF, OTHER, STRICT};
 
 /// The component built by `cargo build --lib --target wasm32-wasip2 --release --features spin`
 /// (the test script builds it first).
