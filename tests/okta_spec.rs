@@ -9,10 +9,12 @@ use scim_edge::http::Request;
 
 #[test]
 fn every_required_step_passes() {
+    let Some(spec) = load_spec("okta_spec::every_required_step_passes") else {
+        return;
+    };
     let h = H::new();
     // The spec test assumes the application already holds a user.
     h.user(STRICT, "existing.user@atko.com");
-    let spec = load_spec();
     let mut vars = initial_variables(
         &format!("/scim/v2/{STRICT}"),
         &format!("Bearer {}", key(STRICT)),

@@ -963,6 +963,7 @@ fn okta_spec_test_passes_through_envoy_in_front_of_the_spin_component() {
     runscope::assert_passes_over_http(
         &format!("/scim/v2/{STRICT}"),
         &auth,
+        "envoy::okta_spec_test_passes_through_envoy_in_front_of_the_spin_component",
         23,
         &mut |m, t, h, b| {
             let r = request(spin, m, t, h, b).unwrap();

@@ -102,6 +102,7 @@ fn okta_spec_test_over_http() {
         json!({"userName": "existing@atko.com", "name": {"givenName": "Ex", "familyName": "Isting"}, "emails": [{"primary": true, "value": "existing@atko.com"}], "active": true}).to_string().into_bytes());
     assert_eq!(st, 201);
     runscope::assert_passes_over_http(
+        "e2e::okta_spec_test_over_http",
         &format!("/scim/v2/{o}"),
         &format!("Bearer {}", key(&o)),
         11,
