@@ -1,8 +1,43 @@
 //! A minimal blocking HTTP/1.1 client for tests and benchmarks (one request per call,
 //! or several on one kept-alive connection), so tests need no HTTP client crate.
+//!
+//! Every read and write waits at most [`TIMEOUT`], so a server that stops answering
+//! fails the caller with an error naming it rather than hanging it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// The longest a connect, read or write may wait: generous for a debug build under
+/// load, short enough that a stuck server fails a test instead of hanging CI.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Gives a stream [`TIMEOUT`] on reads and writes.
+pub fn set_timeouts(s: &TcpStream) -> std::io::Result<()> {
+    s.set_read_timeout(Some(TIMEOUT))?;
+    s.set_write_timeout(Some(TIMEOUT))
+}
+
+/// Turns a timed-out socket operation into an error that says what happened.
+fn explain(e: std::io::Error, s: &TcpStream, doing: &str) -> std::io::Error {
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ) {
+        let peer = s
+            .peer_addr()
+            .map_or_else(|_| "the server".to_string(), |a| a.to_string());
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "{peer} stalled: nothing for {} s while {doing}",
+                TIMEOUT.as_secs()
+            ),
+        )
+    } else {
+        e
+    }
+}
 
 /// A response as received.
 #[derive(Debug, Clone)]
@@ -34,8 +69,9 @@ pub struct Conn {
 impl Conn {
     /// Connects.
     pub fn open(addr: SocketAddr) -> std::io::Result<Self> {
-        let s = TcpStream::connect(addr)?;
+        let s = TcpStream::connect_timeout(&addr, TIMEOUT)?;
         s.set_nodelay(true)?;
+        set_timeouts(&s)?;
         Ok(Conn {
             reader: BufReader::new(s.try_clone()?),
             writer: s,
@@ -58,15 +94,24 @@ impl Conn {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        self.writer.write_all(head.as_bytes())?;
-        self.writer.write_all(body)?;
+        self.writer
+            .write_all(head.as_bytes())
+            .and_then(|()| self.writer.write_all(body))
+            .map_err(|e| explain(e, &self.writer, "sending the request"))?;
         read_reply(&mut self.reader)
     }
 }
 
 /// Reads one response (a content-length or chunked body) off a connection, for callers
-/// that write their own requests.
+/// that write their own requests. A stream with no read timeout gets [`TIMEOUT`].
 pub fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Reply> {
+    if reader.get_ref().read_timeout()?.is_none() {
+        reader.get_ref().set_read_timeout(Some(TIMEOUT))?;
+    }
+    read_reply_inner(reader).map_err(|e| explain(e, reader.get_ref(), "reading the response"))
+}
+
+fn read_reply_inner(reader: &mut BufReader<TcpStream>) -> std::io::Result<Reply> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let status = line

@@ -394,23 +394,34 @@ pub struct Upstream {
     records: Arc<Mutex<Vec<Recorded>>>,
 }
 
-fn read_request(r: &mut BufReader<TcpStream>, conn: u64) -> Option<Recorded> {
+/// Reads the next request on an upstream connection: `Ok(None)` when the peer closed it
+/// between requests. A connection may idle between requests for as long as Envoy keeps it,
+/// but once a request has begun the rest must come within [`client::TIMEOUT`].
+fn read_request(r: &mut BufReader<TcpStream>, conn: u64) -> std::io::Result<Option<Recorded>> {
+    r.get_ref().set_read_timeout(None)?;
     let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
+    if r.read_line(&mut line)? == 0 {
+        return Ok(None);
     }
+    r.get_ref().set_read_timeout(Some(client::TIMEOUT))?;
     let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let headers = read_headers(r).ok()?;
-    let body = read_body(r, &headers).ok()?;
-    Some(Recorded {
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("malformed request line {line:?}"),
+        ));
+    };
+    let (method, target) = (method.to_string(), target.to_string());
+    let headers = read_headers(r)?;
+    let body = read_body(r, &headers)?;
+    Ok(Some(Recorded {
         method,
         target,
         chunked: is_chunked(&headers),
         headers,
         body,
         conn,
-    })
+    }))
 }
 
 fn write_reply(w: &mut TcpStream, reply: &Reply) -> std::io::Result<()> {
@@ -450,16 +461,44 @@ impl Upstream {
                 let (recs, script) = (recs.clone(), script.clone());
                 std::thread::spawn(move || {
                     let _ = stream.set_nodelay(true);
+                    // A stuck Envoy fails the request (Envoy answers 503 once the
+                    // connection drops) instead of holding this thread forever.
+                    let _ = stream.set_write_timeout(Some(client::TIMEOUT));
                     let Ok(mut w) = stream.try_clone() else {
                         return;
                     };
                     let mut r = BufReader::new(stream);
-                    while let Some(req) = read_request(&mut r, conn) {
+                    loop {
+                        let req = match read_request(&mut r, conn) {
+                            Ok(Some(req)) => req,
+                            Ok(None) => return,
+                            Err(e) => {
+                                // A peer that reset the connection is no news; a stalled or
+                                // garbled request is.
+                                use std::io::ErrorKind::*;
+                                match e.kind() {
+                                    ConnectionReset | UnexpectedEof => {}
+                                    WouldBlock | TimedOut => eprintln!(
+                                        "upstream {addr}, connection {conn}: a request stalled: nothing more of it for {} s",
+                                        client::TIMEOUT.as_secs()
+                                    ),
+                                    _ => eprintln!(
+                                        "upstream {addr}, connection {conn}: reading a request: {e}"
+                                    ),
+                                }
+                                return;
+                            }
+                        };
                         let reply = script(&req);
                         if record {
                             recs.lock().unwrap().push(req);
                         }
-                        if write_reply(&mut w, &reply).is_err() {
+                        if let Err(e) = write_reply(&mut w, &reply) {
+                            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                                eprintln!(
+                                    "upstream {addr}, connection {conn}: writing a reply: {e}"
+                                );
+                            }
                             return;
                         }
                     }
