@@ -99,7 +99,7 @@ pub enum CompValue {
     /// A JSON string.
     Str(String),
     /// A JSON number.
-    Num(Number),
+    Num(Num),
     /// `true` / `false`.
     Bool(bool),
     /// `null`.
@@ -114,6 +114,38 @@ impl fmt::Display for CompValue {
             CompValue::Bool(b) => write!(f, "{b}"),
             CompValue::Null => write!(f, "null"),
         }
+    }
+}
+
+/// A number in a filter: compared by its value, printed as written. serde_json's parser
+/// is not correctly rounded, so the shortest text of a parsed float (what `Number`
+/// prints) can read back as a different float: `1.1111e54` parses to a value that prints
+/// as `1.1111000000000001e54`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Num {
+    text: String,
+    value: Number,
+}
+
+impl Num {
+    /// The number's value.
+    pub fn value(&self) -> &Number {
+        &self.value
+    }
+}
+
+impl From<i64> for Num {
+    fn from(n: i64) -> Self {
+        Num {
+            text: n.to_string(),
+            value: n.into(),
+        }
+    }
+}
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -511,9 +543,12 @@ impl<'a> Parser<'a> {
             .map_or(rest.len(), |(i, _)| i);
         let lit = rest.get(..len).unwrap_or("");
         match serde_json::from_str::<Number>(lit) {
-            Ok(n) => {
+            Ok(value) => {
                 self.pos += len;
-                Ok(CompValue::Num(n))
+                Ok(CompValue::Num(Num {
+                    text: lit.to_string(),
+                    value,
+                }))
             }
             Err(_) => Err(err(
                 ErrorKind::InvalidFilter,
@@ -944,7 +979,7 @@ fn compare(v: &Value, def: &AttrDef, op: CompareOp, rhs: &CompValue) -> bool {
             }
         }
         (Value::Bool(a), CompValue::Bool(b)) => a.cmp(b),
-        (Value::Number(a), CompValue::Num(b)) => match (a.as_f64(), b.as_f64()) {
+        (Value::Number(a), CompValue::Num(b)) => match (a.as_f64(), b.value().as_f64()) {
             (Some(x), Some(y)) => match x.partial_cmp(&y) {
                 Some(o) => o,
                 None => return false,

@@ -467,7 +467,7 @@ fn eq_terms(f: &Filter, out: &mut Vec<(String, Value)>) -> bool {
         Filter::Compare(p, CompareOp::Eq, v) if p.sub.is_none() => {
             let val = match v {
                 CompValue::Str(s) => Value::String(s.clone()),
-                CompValue::Num(n) => Value::Number(n.clone()),
+                CompValue::Num(n) => Value::Number(n.value().clone()),
                 CompValue::Bool(b) => Value::Bool(*b),
                 CompValue::Null => return false,
             };

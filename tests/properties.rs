@@ -47,7 +47,7 @@ fn leaf() -> impl Strategy<Value = Filter> {
     let value = prop_oneof![
         "[ -~]{0,12}".prop_map(CompValue::Str),
         "\\PC{0,6}".prop_map(CompValue::Str),
-        any::<i32>().prop_map(|n| CompValue::Num(n.into())),
+        any::<i64>().prop_map(|n| CompValue::Num(n.into())),
         any::<bool>().prop_map(CompValue::Bool),
         Just(CompValue::Null),
     ];
