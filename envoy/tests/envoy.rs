@@ -92,9 +92,11 @@ fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
         let upstream = Upstream::start(true, Arc::new(script));
+        // Strict for Okta's spec test; off for scim2-tester's random userNames.
         let spin = SpinHost::start(&format!(
-            "{{\"{STRICT}\": {{\"keys\": [\"{}\"], \"policy\": \"strict\"}}}}",
-            KeyHash::of(&key(STRICT)).to_hex()
+            "{{\"{STRICT}\": {{\"keys\": [\"{}\"], \"policy\": \"strict\"}}, \"{OFF}\": {{\"keys\": [\"{}\"], \"policy\": \"off\"}}}}",
+            KeyHash::of(&key(STRICT)).to_hex(),
+            KeyHash::of(&key(OFF)).to_hex()
         ));
         let envoy = Envoy::start(
             &[
@@ -961,13 +963,150 @@ fn okta_spec_test_passes_through_envoy_in_front_of_the_spin_component() {
     // The filter trimmed the email, so the component accepted it.
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     runscope::assert_passes_over_http(
+        "envoy::okta_spec_test_passes_through_envoy_in_front_of_the_spin_component",
         &format!("/scim/v2/{STRICT}"),
         &auth,
-        "envoy::okta_spec_test_passes_through_envoy_in_front_of_the_spin_component",
         23,
         &mut |m, t, h, b| {
             let r = request(spin, m, t, h, b).unwrap();
             (r.status, r.body)
         },
+    );
+}
+
+#[test]
+fn writes_without_a_body_rule_reach_the_vault_unscreened() {
+    // Discovery is GET only; a POST, PUT or PATCH there is the vault's to answer (405),
+    // with or without a body, whatever its type.
+    for endpoint in ["ServiceProviderConfig", "Schemas", "ResourceTypes"] {
+        let path = format!("/scim/v2/{STRICT}/{endpoint}");
+        for method in ["POST", "PUT", "PATCH"] {
+            let case = format!("unscreened-{method}-{endpoint}");
+            let r = send(&case, STRICT, method, &path, &[], b"");
+            assert_eq!(r.status, if method == "POST" { 201 } else { 200 }, "{case}");
+            let got = arrived(&case);
+            assert_eq!(
+                (
+                    got.method.as_str(),
+                    got.target.as_str(),
+                    got.body.as_slice()
+                ),
+                (method, path.as_str(), &b""[..]),
+                "{case}"
+            );
+            let case = format!("unscreened-text-{method}-{endpoint}");
+            let r = send(
+                &case,
+                STRICT,
+                method,
+                &path,
+                &[("content-type", "text/plain")],
+                b"not json {",
+            );
+            assert_eq!(r.status, if method == "POST" { 201 } else { 200 }, "{case}");
+            assert_eq!(arrived(&case).body, b"not json {", "{case}");
+        }
+    }
+    // No content-length at all: a request with no body.
+    let mut s = TcpStream::connect(gate()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "PATCH /v2/{STRICT}/Schemas HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nx-case: unscreened-no-length\r\n\r\n",
+        key(STRICT)
+    )
+    .unwrap();
+    assert_eq!(read_reply(&mut BufReader::new(s)).status, 200);
+    assert!(arrived("unscreened-no-length").body.is_empty());
+    // Not buffered: a chunked body past the limit streams through, as the filter only
+    // counts what it holds (a declared length is still checked, above).
+    let chunk = vec![b' '; 16384];
+    let r = post_chunked(
+        "unscreened-streamed",
+        &format!("/v2/{STRICT}/ResourceTypes"),
+        &[chunk.as_slice(); 5],
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(arrived("unscreened-streamed").body.len(), 5 * 16384);
+    // Still authenticated and size-limited by content-length.
+    let r = request(
+        gate(),
+        "POST",
+        &format!("/v2/{STRICT}/ServiceProviderConfig"),
+        &[("x-case", "unscreened-401")],
+        b"",
+    )
+    .unwrap();
+    assert_scim_error(&r, 401, None);
+    nothing_arrived("unscreened-401");
+    let big = vec![b'x'; MAX_BODY + 1];
+    let r = send(
+        "unscreened-413",
+        STRICT,
+        "PUT",
+        &format!("/v2/{STRICT}/Schemas"),
+        &[("content-type", "text/plain")],
+        &big,
+    );
+    assert_scim_error(&r, 413, None);
+    nothing_arrived("unscreened-413");
+
+    // In front of the Spin component, the component's own 405 comes back.
+    let spin = world().envoy.addr("spin");
+    let auth = format!("Bearer {}", key(STRICT));
+    for endpoint in ["ServiceProviderConfig", "Schemas", "ResourceTypes"] {
+        for method in ["POST", "PUT", "PATCH"] {
+            let r = request(
+                spin,
+                method,
+                &format!("/v2/{STRICT}/{endpoint}"),
+                &[("authorization", auth.as_str())],
+                b"",
+            )
+            .unwrap();
+            assert_eq!(r.status, 405, "{method} {endpoint}");
+            let v = body_json(&r);
+            assert_eq!(v["status"], "405", "{method} {endpoint}: {v}");
+            assert!(
+                v["detail"].as_str().unwrap().contains("GET"),
+                "{method} {endpoint}: {v}"
+            );
+        }
+    }
+}
+
+/// scim2-tester 0.5.2's driver (`tests/scim2_tester/run.py`) with the repository's
+/// `.venv` python, against `base` as the policy-off organization; returns its output
+/// once every check it ran passed.
+fn scim2_tester(base: &str) -> String {
+    let python = support::repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{}: no venv; run `python3 -m venv .venv && .venv/bin/pip install 'scim2-tester[httpx2]==0.5.2'`",
+        python.display()
+    );
+    let out = std::process::Command::new(python)
+        .arg(support::repo().join("tests/scim2_tester/run.py"))
+        .arg(base)
+        .arg(key(OFF))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "scim2-tester against {base}:\n{text}");
+    text
+}
+
+#[test]
+fn scim2_tester_passes_through_envoy_in_front_of_the_spin_component() {
+    let spin = world().envoy.addr("spin");
+    let text = scim2_tester(&format!("http://{spin}/v2/{OFF}"));
+    // Every check it runs directly against the component (scripts/test): 135.
+    assert!(
+        text.contains("scim2-tester: 135 passed, 0 failed"),
+        "{text}"
     );
 }
