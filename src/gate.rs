@@ -205,6 +205,8 @@ enum Screen {
     UserWrite,
     /// A user PATCH: PatchOp syntax, and no change of identity.
     UserPatch,
+    /// A bulk request: each user operation in it as if it came alone.
+    Bulk,
 }
 
 impl Screen {
@@ -218,9 +220,8 @@ impl Screen {
             ("POST", ["users"]) => Screen::UserWrite,
             ("PUT", ["users", id]) if *id != ".search" => Screen::UserWrite,
             ("PATCH", ["users", id]) if *id != ".search" => Screen::UserPatch,
-            ("POST", ["groups"] | [".search"] | ["bulk"] | ["users" | "groups", ".search"]) => {
-                Screen::Json
-            }
+            ("POST", ["bulk"]) => Screen::Bulk,
+            ("POST", ["groups"] | [".search"] | ["users" | "groups", ".search"]) => Screen::Json,
             ("PUT" | "PATCH", ["groups", id]) if *id != ".search" => Screen::Json,
             _ => Screen::None,
         }
@@ -285,6 +286,32 @@ fn check_identity(op: &PatchOp, policy: Policy) -> Result<()> {
     okta::check_unchanged(&before, &after, policy)
 }
 
+/// Screens one body by its rule; `Some` is the body to forward instead.
+fn screen_one(screen: Screen, policy: Policy, doc: Value) -> Result<Option<Value>> {
+    match screen {
+        Screen::None | Screen::Json | Screen::Bulk => Ok(None),
+        Screen::UserWrite => {
+            let Value::Object(mut m) = doc else {
+                return Err(ScimError::invalid_syntax(
+                    "The request body must be a JSON object",
+                ));
+            };
+            let before = m.clone();
+            okta::normalize(&mut m, policy)?;
+            Ok((m != before).then_some(Value::Object(m)))
+        }
+        Screen::UserPatch => {
+            let ops = patch::parse(&doc)?;
+            if policy != Policy::Off {
+                for op in &ops {
+                    check_identity(op, policy)?;
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
 impl Admitted {
     /// Whether the body must be buffered and passed to [`Admitted::screen_body`].
     pub fn reads_body(&self) -> bool {
@@ -298,33 +325,67 @@ impl Admitted {
             return Ok(None);
         }
         let doc = parse_body(body, gate.max_body, Limits::default().max_depth)?;
-        match self.screen {
-            Screen::None | Screen::Json => Ok(None),
-            Screen::UserWrite => {
-                let Value::Object(mut m) = doc else {
-                    return Err(ScimError::invalid_syntax(
-                        "The request body must be a JSON object",
-                    ));
-                };
-                let before = m.clone();
-                okta::normalize(&mut m, self.policy)?;
-                if m == before {
-                    return Ok(None);
+        let screened = match self.screen {
+            Screen::Bulk => self.screen_bulk(doc)?,
+            screen => screen_one(screen, self.policy, doc)?,
+        };
+        screened
+            .map(|v| serde_json::to_vec(&v))
+            .transpose()
+            .map_err(|e| ScimError::internal(format!("serializing a body: {e}")))
+    }
+
+    /// Screens the user operations of a bulk request (RFC 7644 3.7) by the rules of
+    /// their method and path; one that breaks a rule refuses the whole request, naming
+    /// it, since the gate cannot forward part of one. `Some` is the rewritten request.
+    fn screen_bulk(&self, mut doc: Value) -> Result<Option<Value>> {
+        let Some(Value::Array(ops)) = doc
+            .as_object_mut()
+            .and_then(|m| {
+                m.iter_mut()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+            })
+            .map(|(_, v)| v)
+        else {
+            return Ok(None);
+        };
+        let mut changed = false;
+        for (n, op) in ops.iter_mut().enumerate() {
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            let text = |name: &str| {
+                op.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.as_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+            };
+            let (method, path) = (text("method").to_ascii_uppercase(), text("path"));
+            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let screen = match Screen::of(&method, &segments) {
+                s @ (Screen::UserWrite | Screen::UserPatch) => s,
+                _ => continue,
+            };
+            let Some((_, data)) = op.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("data"))
+            else {
+                continue;
+            };
+            match screen_one(screen, self.policy, data.clone()) {
+                Ok(Some(fixed)) => {
+                    *data = fixed;
+                    changed = true;
                 }
-                serde_json::to_vec(&m)
-                    .map(Some)
-                    .map_err(|e| ScimError::internal(format!("serializing a user: {e}")))
-            }
-            Screen::UserPatch => {
-                let ops = patch::parse(&doc)?;
-                if self.policy != Policy::Off {
-                    for op in &ops {
-                        check_identity(op, self.policy)?;
-                    }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(ScimError::new(
+                        e.kind(),
+                        format!("Bulk operation {}: {}", n + 1, e.detail()),
+                    ))
                 }
-                Ok(None)
             }
         }
+        Ok(changed.then_some(doc))
     }
 
     /// Whether the upstream's response headers need reading at all: for lists (to

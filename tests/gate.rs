@@ -318,6 +318,59 @@ fn user_writes_are_normalized_or_refused() {
     );
 }
 
+/// Inside `/Bulk`, each user operation gets the rule it would get alone; one that breaks
+/// it refuses the request, naming the operation, and repairs are made in place.
+#[test]
+fn bulk_user_operations_get_the_user_rules() {
+    let bulk = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
+    let path = |o: &str| format!("/v2/{o}/Bulk");
+    let group =
+        json!({"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "G"}});
+    let good = json!({"method": "POST", "path": "/Users", "bulkId": "u", "data": {"userName": "a@x.io", "emails": [{"value": "a@x.io", "primary": true}]}});
+    assert_eq!(
+        screen(A, "POST", &path(A), &bulk(json!([group, good]))),
+        Ok(None)
+    );
+    let mismatch = json!({"method": "post", "path": "users", "bulkId": "v", "data": {"userName": "b@x.io", "emails": [{"value": "c@x.io", "primary": true}]}});
+    assert_eq!(
+        screen(A, "POST", &path(A), &bulk(json!([group, mismatch]))),
+        Err((
+            400,
+            Some("invalidValue".into()),
+            "Bulk operation 2: userName 'b@x.io' must equal the primary email 'c@x.io'".into()
+        ))
+    );
+    let rename = json!({"method": "PATCH", "path": "/Users/u1", "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "userName", "value": "z@x.io"}]}});
+    assert_eq!(
+        screen(A, "POST", &path(A), &bulk(json!([rename]))),
+        Err((
+            400,
+            Some("mutability".into()),
+            "Bulk operation 1: userName cannot change once a user is provisioned".into()
+        ))
+    );
+    let put = json!({"method": "PUT", "path": "/Users/bulkId:u", "data": {"userName": "d@x.io"}});
+    assert_eq!(
+        screen(A, "POST", &path(A), &bulk(json!([put])))
+            .unwrap_err()
+            .2,
+        "Bulk operation 1: A primary email is required: 'emails' is missing"
+    );
+    // Lenient: the repair lands in the operation's data, the rest is as sent.
+    let fixed = screen(B, "POST", &path(B), &bulk(json!([group, put])))
+        .unwrap()
+        .unwrap();
+    assert_eq!(fixed["Operations"][0], group);
+    assert_eq!(
+        fixed["Operations"][1]["data"],
+        json!({"userName": "d@x.io", "emails": [{"value": "d@x.io", "type": "work", "primary": true}]})
+    );
+    assert_eq!(
+        screen(OFF, "POST", &path(OFF), &bulk(json!([mismatch]))),
+        Ok(None)
+    );
+}
+
 #[test]
 fn patches_may_not_touch_identity() {
     let path = format!("/v2/{A}/Users/u1");

@@ -500,6 +500,48 @@ fn bad_user_writes_get_400_and_never_reach_the_vault() {
 }
 
 #[test]
+fn bulk_user_operations_are_screened_like_single_ones() {
+    let path = format!("/v2/{STRICT}/Bulk");
+    let bulk = |ops: Value| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})
+            .to_string()
+    };
+    let good =
+        json!({"method": "POST", "path": "/Users", "bulkId": "u", "data": user("bulk@x.io")});
+    let bad = json!({"method": "POST", "path": "/Users", "bulkId": "v",
+        "data": {"userName": "a@x.io", "emails": [{"primary": true, "value": "b@x.io"}]}});
+    let r = send(
+        "bulk-bad",
+        STRICT,
+        "POST",
+        &path,
+        &[],
+        bulk(json!([good, bad])).as_bytes(),
+    );
+    let v = assert_scim_error(&r, 400, Some("invalidValue"));
+    assert_eq!(
+        v["detail"],
+        "Bulk operation 2: userName 'a@x.io' must equal the primary email 'b@x.io'"
+    );
+    nothing_arrived("bulk-bad");
+    forwarded_as_is("bulk-good", STRICT, "POST", &path, &bulk(json!([good])));
+    // Lenient: the repaired operation reaches the vault with a matching content-length.
+    let bare = json!({"method": "POST", "path": "/Users", "bulkId": "w", "data": {"userName": "bare@x.io"}});
+    let (_, got) = through(
+        "bulk-fixed",
+        LENIENT,
+        "POST",
+        &format!("/v2/{LENIENT}/Bulk"),
+        &bulk(json!([bare])),
+    );
+    let sent: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(
+        sent["Operations"][0]["data"]["emails"],
+        json!([{"value": "bare@x.io", "type": "work", "primary": true}])
+    );
+}
+
+#[test]
 fn identity_changes_a_request_shows_get_400_mutability() {
     let path = format!("/v2/{STRICT}/Users/u1");
     let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
