@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+#[path = "../../../tests/common/built.rs"]
+mod built;
 #[path = "../../../host/src/client.rs"]
 mod client;
 
@@ -43,7 +45,7 @@ pub fn envoy_bin() -> PathBuf {
 
 /// The filter, built by `cargo build -p scim-edge-envoy --target wasm32-wasip1 --release`.
 pub fn filter_wasm() -> PathBuf {
-    let p = repo().join("target/wasm32-wasip1/release/scim_edge_envoy.wasm");
+    let p = built::built(&repo(), "wasm32-wasip1/release/scim_edge_envoy.wasm");
     assert!(
         p.exists(),
         "{}: build it with `cargo build -p scim-edge-envoy --target wasm32-wasip1 --release`",
@@ -198,8 +200,8 @@ pub struct SpinHost {
 
 impl SpinHost {
     pub fn start(organizations: &str) -> SpinHost {
-        let bin = repo().join("target/debug/scim-edge-host");
-        let wasm = repo().join("target/wasm32-wasip2/release/scim_edge.wasm");
+        let bin = built::built(&repo(), "debug/scim-edge-host");
+        let wasm = built::built(&repo(), "wasm32-wasip2/release/scim_edge.wasm");
         assert!(
             bin.exists() && wasm.exists(),
             "build the test host and the component first: cargo build -p scim-edge-host --bin scim-edge-host; cargo build --lib --target wasm32-wasip2 --release --features spin"

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+#[path = "../../../tests/common/built.rs"]
+mod built;
 #[path = "../../../tests/common/orgs.rs"]
 mod orgs;
 pub use orgs::{key, OFF, OTHER, STRICT};
@@ -17,8 +19,10 @@ pub use orgs::{key, OFF, OTHER, STRICT};
 pub fn wasm_path() -> PathBuf {
     match std::env::var_os("SCIM_EDGE_WASM") {
         Some(p) => p.into(),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/wasm32-wasip2/release/scim_edge.wasm"),
+        None => built::built(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
+            "wasm32-wasip2/release/scim_edge.wasm",
+        ),
     }
 }
 
