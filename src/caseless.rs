@@ -19,6 +19,8 @@
 //! CaseFolding folds to the uppercase letters. `tests/caseless.rs` checks this against
 //! Python's `str.casefold` for every code point.
 
+use std::borrow::Cow;
+
 /// The full case fold of `s`.
 pub fn fold(s: &str) -> String {
     if s.is_ascii() {
@@ -46,6 +48,16 @@ fn fold_char(c: char, out: &mut String) {
                 }
             }
         }
+    }
+}
+
+/// The form an attribute's value compares by: as sent when the attribute is
+/// `caseExact`, else folded.
+pub fn compare_form(s: &str, exact: bool) -> Cow<'_, str> {
+    if exact {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(fold(s))
     }
 }
 

@@ -1,6 +1,7 @@
 //! RFC 7644 3.4.2.2 filters: a hand-written parser (one function per grammar rule),
 //! a printer, a schema check and an evaluator with per-attribute case-exactness.
 
+use crate::caseless::compare_form;
 use crate::error::{ErrorKind, ScimError};
 use crate::schema::{AttrDef, AttrType, ResourceKind};
 use crate::time::parse_nanos;
@@ -903,6 +904,14 @@ pub fn get_ci<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
     })
 }
 
+/// [`get_ci`], for changing the member.
+pub fn get_mut_ci<'v>(v: &'v mut Value, name: &str) -> Option<&'v mut Value> {
+    v.as_object_mut()?
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
 fn container_of<'v>(kind: ResourceKind, doc: &'v Value, p: &AttrPath) -> Option<&'v Value> {
     match kind.resolve(p.urn.as_deref(), &p.name)?.extension {
         Some(ext) => get_ci(doc, ext.id),
@@ -953,14 +962,6 @@ fn compare_all(values: &[&Value], def: &AttrDef, op: CompareOp, rhs: &CompValue)
     }
 }
 
-fn fold(s: &str, exact: bool) -> std::borrow::Cow<'_, str> {
-    if exact {
-        std::borrow::Cow::Borrowed(s)
-    } else {
-        std::borrow::Cow::Owned(crate::caseless::fold(s))
-    }
-}
-
 fn compare(v: &Value, def: &AttrDef, op: CompareOp, rhs: &CompValue) -> bool {
     let ord = match (v, rhs) {
         (Value::String(a), CompValue::Str(b)) if def.ty == AttrType::DateTime => {
@@ -970,7 +971,10 @@ fn compare(v: &Value, def: &AttrDef, op: CompareOp, rhs: &CompValue) -> bool {
             }
         }
         (Value::String(a), CompValue::Str(b)) => {
-            let (a, b) = (fold(a, def.case_exact), fold(b, def.case_exact));
+            let (a, b) = (
+                compare_form(a, def.case_exact),
+                compare_form(b, def.case_exact),
+            );
             match op {
                 CompareOp::Co => return a.contains(b.as_ref()),
                 CompareOp::Sw => return a.starts_with(b.as_ref()),

@@ -10,6 +10,7 @@
 use crate::auth::{authenticate, unauthorized};
 use crate::config::{checked_orgs, OrgConfig, OrgDto};
 use crate::error::{error_body, Result, ScimError};
+use crate::filter::{get_ci, get_mut_ci};
 use crate::http::{
     check_json_type, header, header_values, is_json_type, parse_body, too_large, Response,
     SCIM_JSON,
@@ -339,36 +340,20 @@ impl Admitted {
     /// their method and path; one that breaks a rule refuses the whole request, naming
     /// it, since the gate cannot forward part of one. `Some` is the rewritten request.
     fn screen_bulk(&self, mut doc: Value) -> Result<Option<Value>> {
-        let Some(Value::Array(ops)) = doc
-            .as_object_mut()
-            .and_then(|m| {
-                m.iter_mut()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-            })
-            .map(|(_, v)| v)
-        else {
+        let Some(Value::Array(ops)) = get_mut_ci(&mut doc, "Operations") else {
             return Ok(None);
         };
         let mut changed = false;
         for (n, op) in ops.iter_mut().enumerate() {
-            let Some(op) = op.as_object_mut() else {
-                continue;
-            };
-            let text = |name: &str| {
-                op.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .and_then(|(_, v)| v.as_str())
-                    .unwrap_or("")
-                    .to_ascii_lowercase()
-            };
-            let (method, path) = (text("method").to_ascii_uppercase(), text("path"));
+            let text = |name: &str| get_ci(op, name).and_then(Value::as_str).unwrap_or("");
+            let method = text("method").to_ascii_uppercase();
+            let path = text("path").to_ascii_lowercase();
             let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
             let screen = match Screen::of(&method, &segments) {
                 s @ (Screen::UserWrite | Screen::UserPatch) => s,
                 _ => continue,
             };
-            let Some((_, data)) = op.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("data"))
-            else {
+            let Some(data) = get_mut_ci(op, "data") else {
                 continue;
             };
             match screen_one(screen, self.policy, data.clone()) {

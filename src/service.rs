@@ -193,11 +193,7 @@ impl<'a> Service<'a> {
 
     /// The key of an index entry: exact values digested as sent, caseless ones folded.
     fn index_key(&self, index: &str, value: &str, exact: bool) -> String {
-        let digest = if exact {
-            key_digest(value)
-        } else {
-            key_digest(&caseless::fold(value))
-        };
+        let digest = key_digest(&caseless::compare_form(value, exact));
         format!("{}/x/{index}/{digest}", self.org)
     }
 
