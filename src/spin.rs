@@ -11,9 +11,11 @@ use crate::ids::{format_uuid, Clock, Ids};
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 use spin_sdk::http::{Request as SpinRequest, Response as SpinResponse};
-use spin_sdk::key_value;
-// The hidden wasi:keyvalue bindings give the atomic increment; used only here.
-use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
+// The wasi:keyvalue bindings: the store and batch interfaces every Spin host has, and
+// the atomic increment only in the build for hosts that have it.
+#[cfg(feature = "atomics")]
+use spin_sdk::wit::wasi::keyvalue::atomics;
+use spin_sdk::wit::wasi::keyvalue::{batch, store as wasi_store};
 
 /// Spin variable holding the organizations: JSON
 /// `{"<org uuid>": {"keys": ["<sha256 hex>", ...], "policy": "strict"}}`.
@@ -22,7 +24,6 @@ pub const ORGANIZATIONS_VAR: &str = "organizations";
 pub const LIMITS_VAR: &str = "limits";
 
 struct SpinStore {
-    kv: key_value::Store,
     bucket: wasi_store::Bucket,
 }
 
@@ -32,19 +33,55 @@ fn kv_err(e: impl std::fmt::Debug) -> StoreError {
 
 impl Store for SpinStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.kv.get(key).map_err(kv_err)
+        self.bucket.get(key).map_err(kv_err)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.kv.set(key, value).map_err(kv_err)
+        self.bucket.set(key, value).map_err(kv_err)
     }
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.delete(key).map_err(kv_err)
+        self.bucket.delete(key).map_err(kv_err)
     }
     fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        self.kv.exists(key).map_err(kv_err)
+        self.bucket.exists(key).map_err(kv_err)
     }
+    #[cfg(feature = "atomics")]
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.bucket, key, delta).map_err(kv_err)
+    }
+    #[cfg(not(feature = "atomics"))]
+    fn increment(&self, _key: &str, _delta: i64) -> Result<i64, StoreError> {
+        Err(StoreError("this build has no atomics".into()))
+    }
+    fn atomic(&self) -> bool {
+        cfg!(feature = "atomics")
+    }
+    /// Spin's SQLite backend leaves missing keys out of the answer; others return them
+    /// as `none`: both read as absent.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let found = batch::get_many(&self.bucket, keys).map_err(kv_err)?;
+        let mut by_key: std::collections::HashMap<String, Vec<u8>> = found
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        Ok(keys.iter().map(|k| by_key.remove(k)).collect())
+    }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        batch::set_many(&self.bucket, pairs).map_err(kv_err)
+    }
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        batch::delete_many(&self.bucket, keys).map_err(kv_err)
+    }
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.bucket.list_keys(cursor.as_deref()).map_err(kv_err)?;
+            out.extend(page.keys.into_iter().filter(|k| k.starts_with(prefix)));
+            match page.cursor {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
     }
 }
 
@@ -118,14 +155,10 @@ fn handle(req: SpinRequest) -> SpinResponse {
             return to_spin(r);
         }
     };
-    let store = match (
-        key_value::Store::open_default(),
-        wasi_store::open("default"),
-    ) {
-        (Ok(kv), Ok(bucket)) => SpinStore { kv, bucket },
-        (kv, bucket) => {
-            let e =
-                ScimError::unavailable(format!("open store: {:?} {:?}", kv.err(), bucket.err()));
+    let store = match wasi_store::open("default") {
+        Ok(bucket) => SpinStore { bucket },
+        Err(err) => {
+            let e = ScimError::unavailable(format!("open store: {err:?}"));
             eprintln!("scim-edge: {}", e.log_cause().unwrap_or(""));
             if health::is_health(req.path()) {
                 return to_spin(health::unhealthy("the store does not open"));

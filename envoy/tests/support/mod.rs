@@ -204,7 +204,7 @@ impl SpinHost {
         let wasm = built::built(&repo(), "wasm32-wasip2/release/scim_edge.wasm");
         assert!(
             bin.exists() && wasm.exists(),
-            "build the test host and the component first: cargo build -p scim-edge-host --bin scim-edge-host; cargo build --lib --target wasm32-wasip2 --release --features spin"
+            "build the test host and the component first: cargo build -p scim-edge-host --bin scim-edge-host; cargo build --lib --target wasm32-wasip2 --release --features atomics"
         );
         let args: Vec<&std::ffi::OsStr> = vec![
             "--wasm".as_ref(),
