@@ -1,0 +1,236 @@
+//! Users: create, read, replace, patch, delete, and the `userName` and `externalId`
+//! indexes they keep.
+
+use super::layout::{IndexKind, LogName, Record};
+use super::record::str_of;
+use super::{check_if_match, Outcome, Service};
+use crate::caseless::UserName;
+use crate::error::{Result, ScimError};
+use crate::ids::user_id;
+use crate::log::{always_live, Log};
+use crate::okta;
+use crate::patch;
+use crate::resource::{canonicalize, Projection};
+use crate::schema::ResourceKind;
+use serde_json::{Map, Value};
+
+impl<'a> Service<'a> {
+    /// The user with this name: the derived id first, then the index hint.
+    pub(super) fn find_user_by_name(&self, name: &str) -> Result<Option<(String, Record)>> {
+        let name = UserName::new(name);
+        let id = user_id(&self.org, name, 0);
+        if let Some(rec) = self.load(ResourceKind::User, &id)? {
+            if str_of(&rec.doc, "userName").is_some_and(|u| name.matches(u)) {
+                return Ok(Some((id, rec)));
+            }
+        }
+        self.via_index(IndexKind::UserName, name.as_str())
+    }
+
+    pub(super) fn user_view(
+        &self,
+        id: &str,
+        rec: Record,
+        proj: &Projection,
+        with_groups: bool,
+    ) -> Result<(Value, String)> {
+        let version = Self::version_of(&rec, None);
+        let groups = if with_groups && proj.wants(ResourceKind::User, "groups") {
+            Some(("groups", self.user_groups(id)?))
+        } else {
+            None
+        };
+        let modified = rec.modified;
+        let full = self.render(ResourceKind::User, id, rec, &version, modified, groups);
+        Ok((Value::Object(proj.apply(ResourceKind::User, full)), version))
+    }
+
+    fn user_outcome(
+        &self,
+        status: u16,
+        id: &str,
+        rec: Record,
+        proj: &Projection,
+    ) -> Result<Outcome> {
+        let (body, etag) = self.user_view(id, rec, proj, true)?;
+        Ok(Outcome {
+            status,
+            body: Some(body),
+            etag: Some(etag),
+            location: Some(self.location(ResourceKind::User, id)),
+        })
+    }
+
+    /// Validates a client User document: schema, then Okta rules.
+    fn user_doc(&self, body: &Value) -> Result<Map<String, Value>> {
+        let mut doc = canonicalize(ResourceKind::User, body)?;
+        okta::normalize(&mut doc, self.policy)?;
+        Ok(doc)
+    }
+
+    /// A free derived id for a new user, or 409 when the name is taken.
+    fn claim_user_id(&self, name: &str) -> Result<String> {
+        if self.via_index(IndexKind::UserName, name)?.is_some() {
+            return Err(Self::taken("userName", name));
+        }
+        let user = UserName::new(name);
+        for n in 0..16 {
+            let id = user_id(&self.org, user, n);
+            match self.load(ResourceKind::User, &id)? {
+                None => return Ok(id),
+                Some(r) if str_of(&r.doc, "userName").is_some_and(|u| user.matches(u)) => {
+                    return Err(Self::taken("userName", name));
+                }
+                Some(_) => {}
+            }
+        }
+        Err(ScimError::internal("no free user id after 16 derivations"))
+    }
+
+    /// POST /Users
+    pub fn create_user(&self, body: &Value, proj: &Projection) -> Result<Outcome> {
+        let doc = self.user_doc(body)?;
+        let name = str_of(&doc, "userName").unwrap_or("").to_string();
+        let id = self.claim_user_id(&name)?;
+        self.check_unique(IndexKind::UserExternal, &doc, None)?;
+        let now = self.now();
+        let listing = self.listing(ResourceKind::User);
+        let slot = listing.allocate()?;
+        listing.write_add(slot, &id, None, now)?;
+        let rec = Record {
+            doc,
+            slot,
+            created: now,
+            modified: now,
+        };
+        self.save(ResourceKind::User, &id, &rec)?;
+        self.set_index(IndexKind::UserName, &name, &id)?;
+        if let Some(ext) = str_of(&rec.doc, "externalId") {
+            self.set_index(IndexKind::UserExternal, ext, &id)?;
+        }
+        // Two creates of one name write the same record; the one whose write landed
+        // last answers 201, the other learns it lost.
+        let landed = self.load(ResourceKind::User, &id)?;
+        if landed.as_ref().is_some_and(|r| r.slot != slot) {
+            return Err(Self::taken("userName", &name));
+        }
+        if Log::due(slot) {
+            self.compact_listing(ResourceKind::User)?;
+        }
+        self.user_outcome(201, &id, rec, proj)
+    }
+
+    /// GET /Users/{id}
+    pub fn get_user(&self, id: &str, proj: &Projection) -> Result<Outcome> {
+        let (id, rec) = self.require(ResourceKind::User, id)?;
+        self.user_outcome(200, &id, rec, proj)
+    }
+
+    fn write_user(&self, id: &str, old: &Record, doc: Map<String, Value>) -> Result<Record> {
+        let old_name = str_of(&old.doc, "userName").unwrap_or("").to_string();
+        let new_name = str_of(&doc, "userName").unwrap_or("").to_string();
+        let renamed = UserName::new(&old_name) != UserName::new(&new_name);
+        if renamed {
+            if let Some((other, _)) = self.find_user_by_name(&new_name)? {
+                if other != id {
+                    return Err(Self::taken("userName", &new_name));
+                }
+            }
+        }
+        self.check_unique(IndexKind::UserExternal, &doc, Some(id))?;
+        let rec = Record {
+            doc,
+            slot: old.slot,
+            created: old.created,
+            modified: self.now(),
+        };
+        self.save(ResourceKind::User, id, &rec)?;
+        if renamed {
+            self.set_index(IndexKind::UserName, &new_name, id)?;
+            self.clear_index(IndexKind::UserName, &old_name, id)?;
+        }
+        let (old_ext, new_ext) = (
+            str_of(&old.doc, "externalId"),
+            str_of(&rec.doc, "externalId"),
+        );
+        if old_ext != new_ext {
+            if let Some(e) = new_ext {
+                self.set_index(IndexKind::UserExternal, e, id)?;
+            }
+            if let Some(e) = old_ext {
+                self.clear_index(IndexKind::UserExternal, e, id)?;
+            }
+        }
+        Ok(rec)
+    }
+
+    /// PUT /Users/{id}
+    pub fn replace_user(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        proj: &Projection,
+    ) -> Result<Outcome> {
+        let (id, old) = self.require(ResourceKind::User, id)?;
+        check_if_match(if_match, &Self::version_of(&old, None))?;
+        let doc = self.user_doc(body)?;
+        okta::check_unchanged(&old.doc, &doc, self.policy)?;
+        let rec = self.write_user(&id, &old, doc)?;
+        self.user_outcome(200, &id, rec, proj)
+    }
+
+    /// PATCH /Users/{id}
+    pub fn patch_user(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        proj: &Projection,
+    ) -> Result<Outcome> {
+        let ops = patch::parse(body)?;
+        let (id, old) = self.require(ResourceKind::User, id)?;
+        check_if_match(if_match, &Self::version_of(&old, None))?;
+        let mut doc = old.doc.clone();
+        patch::apply(ResourceKind::User, &mut doc, &ops, &id)?;
+        let doc = self.user_doc(&Value::Object(doc))?;
+        okta::check_unchanged(&old.doc, &doc, self.policy)?;
+        let rec = if doc == old.doc {
+            old
+        } else {
+            self.write_user(&id, &old, doc)?
+        };
+        self.user_outcome(200, &id, rec, proj)
+    }
+
+    /// DELETE /Users/{id}: the user and its memberships.
+    pub fn delete_user(&self, id: &str, if_match: Option<&str>) -> Result<Outcome> {
+        let (id, rec) = self.require(ResourceKind::User, id)?;
+        check_if_match(if_match, &Self::version_of(&rec, None))?;
+        let now = self.now();
+        let groups = self.log(LogName::UserGroups(&id)).all(now, &always_live)?;
+        for g in &groups.entries {
+            self.remove_member(&g.id, &id)?;
+        }
+        self.store
+            .delete(&self.keys().record(ResourceKind::User, &id))?;
+        let slot = self
+            .listing(ResourceKind::User)
+            .remove(&id, Some(rec.slot), now)?;
+        if let Some(n) = str_of(&rec.doc, "userName") {
+            self.clear_index(IndexKind::UserName, n, &id)?;
+        }
+        if let Some(e) = str_of(&rec.doc, "externalId") {
+            self.clear_index(IndexKind::UserExternal, e, &id)?;
+        }
+        if Log::due(slot) {
+            self.compact_listing(ResourceKind::User)?;
+        }
+        Ok(Outcome {
+            status: 204,
+            body: None,
+            etag: None,
+            location: None,
+        })
+    }
+}
