@@ -4,6 +4,7 @@
 //! Every read and write waits at most [`TIMEOUT`], so a server that stops answering
 //! fails the caller with an error naming it rather than hanging it.
 
+use crate::{KvCounts, KV_CALLS, KV_READS, KV_WRITES};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -57,6 +58,17 @@ impl Reply {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The key-value traffic the test host reports for the request, when all three
+    /// `x-kv-*` headers are present and decimal.
+    pub fn kv_counts(&self) -> Option<KvCounts> {
+        let n = |name| self.header(name).and_then(|v| v.parse().ok());
+        Some(KvCounts {
+            calls: n(KV_CALLS)?,
+            reads: n(KV_READS)?,
+            writes: n(KV_WRITES)?,
+        })
     }
 }
 

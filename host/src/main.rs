@@ -1,9 +1,15 @@
-//! `scim-edge-host --wasm <component.wasm> [--listen 127.0.0.1:3000] [--workers N]`
-//! serves a Spin HTTP component with an in-memory key-value store, as `spin up` would
-//! on this machine. Variables come from `SPIN_VARIABLE_<NAME>` environment variables or
-//! `--variable name=value`, as with Spin.
+//! `scim-edge-host --wasm <component.wasm> [--listen 127.0.0.1:3000] [--workers N]
+//! [--profile spin|edge] [--no-batch]` serves a Spin HTTP component with an in-memory
+//! key-value store, as `spin up` would on this machine. Variables come from
+//! `SPIN_VARIABLE_<NAME>` environment variables or `--variable name=value`, as with Spin.
+//!
+//! `--profile edge` serves it as Akamai Functions would: without `wasi:keyvalue/atomics`
+//! (a component importing it does not start) and with the edge store's key and value size
+//! limits; the default is `spin`. `--no-batch` makes every `get-many` fail, as on Spin's
+//! Redis backend. Each response reports its request's key-value traffic in the
+//! `x-kv-calls`, `x-kv-reads` and `x-kv-writes` headers.
 
-use scim_edge_host::{serve, Backend, Host};
+use scim_edge_host::{serve, Backend, Host, Profile};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,6 +19,8 @@ fn run() -> Result<(), String> {
     let mut wasm = None;
     let mut listen = "127.0.0.1:3000".to_string();
     let mut workers = 2usize;
+    let mut profile = Profile::Spin;
+    let mut no_batch = false;
     let mut variables: HashMap<String, String> = std::env::vars()
         .filter_map(|(k, v)| {
             k.strip_prefix("SPIN_VARIABLE_")
@@ -34,6 +42,8 @@ fn run() -> Result<(), String> {
                     .parse()
                     .map_err(|_| "--workers takes a number".to_string())?
             }
+            "--profile" => profile = value()?.parse()?,
+            "--no-batch" => no_batch = true,
             "--variable" => {
                 let v = value()?;
                 let (k, val) = v.split_once('=').ok_or("--variable takes name=value")?;
@@ -47,10 +57,16 @@ fn run() -> Result<(), String> {
     let addr = listen
         .parse()
         .map_err(|e| format!("--listen {listen}: {e}"))?;
-    let host = Host::new(&bytes, variables, Arc::new(Backend::default()))
-        .map_err(|e| format!("{wasm}: {e:#}"))?;
+    let backend = Arc::new(Backend::default());
+    backend.set_no_batch(no_batch);
+    let host = Host::with_profile(&bytes, variables, backend, profile)
+        .map_err(|e| format!("{wasm} on the {profile} profile: {e:#}"))?;
     let running = serve(host, addr, workers).map_err(|e| format!("listen {listen}: {e}"))?;
-    println!("serving {wasm} on http://{}", running.addr);
+    println!(
+        "serving {wasm} as {profile}{} on http://{}",
+        if no_batch { " without get-many" } else { "" },
+        running.addr
+    );
     loop {
         std::thread::park();
     }

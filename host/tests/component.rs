@@ -1,15 +1,18 @@
-//! The built component: what it imports, and basic service over HTTP.
+//! The built components: what each imports and which host profile loads it, basic service
+//! over HTTP, and the key-value traffic each response reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use common::*;
+use scim_edge_host::{Backend, Host, Profile};
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-#[test]
-fn imports_only_what_spin_provides_and_the_manifest_grants() {
-    let imports = scim_edge_host::component_imports(wasm()).unwrap();
-    let allowed_prefixes = [
+/// What each host lets a component import (prefixes of import names).
+fn provided(profile: Profile) -> Vec<&'static str> {
+    let mut all = vec![
         // Spin's platform world: WASI 0.2 CLI interfaces and wasi:http types.
         "wasi:cli/",
         "wasi:io/",
@@ -21,25 +24,137 @@ fn imports_only_what_spin_provides_and_the_manifest_grants() {
         "fermyon:spin/key-value@2.0.0",
         "fermyon:spin/variables@2.0.0",
         "wasi:keyvalue/store@0.2.0-draft2",
-        "wasi:keyvalue/atomics@0.2.0-draft2",
+        "wasi:keyvalue/batch@0.2.0-draft2",
     ];
-    for i in &imports {
-        assert!(
-            allowed_prefixes.iter().any(|p| i.starts_with(p)),
-            "unexpected import {i} (all: {imports:?})"
-        );
+    // Akamai Functions has no wasi:keyvalue/atomics.
+    if profile == Profile::Spin {
+        all.push("wasi:keyvalue/atomics@0.2.0-draft2");
     }
-    // No outbound HTTP (allowed_outbound_hosts = []), no sockets.
-    assert!(!imports
-        .iter()
-        .any(|i| i.starts_with("wasi:http/outgoing-handler") || i.starts_with("wasi:sockets/")));
-    assert!(imports
-        .iter()
-        .any(|i| i.starts_with("fermyon:spin/key-value@2.0.0")));
-    eprintln!(
-        "component imports: {imports:?}; size {} bytes",
-        wasm().len()
+    all
+}
+
+#[test]
+fn each_artifact_imports_only_what_its_host_provides_and_the_manifest_grants() {
+    for profile in [Profile::Spin, Profile::Edge] {
+        let imports = scim_edge_host::component_imports(artifact(profile)).unwrap();
+        eprintln!(
+            "{profile} artifact imports: {imports:?}; size {} bytes",
+            artifact(profile).len()
+        );
+        let allowed = provided(profile);
+        for i in &imports {
+            assert!(
+                allowed.iter().any(|p| i.starts_with(p)),
+                "the {profile} artifact imports {i}, which its host lacks (all: {imports:?})"
+            );
+        }
+        // No outbound HTTP (allowed_outbound_hosts = []), no sockets.
+        assert!(
+            !imports
+                .iter()
+                .any(|i| i.starts_with("wasi:http/outgoing-handler")
+                    || i.starts_with("wasi:sockets/"))
+        );
+        // The store is reached through one of Spin's two key-value interfaces.
+        assert!(imports.iter().any(|i| {
+            i.starts_with("wasi:keyvalue/store@") || i.starts_with("fermyon:spin/key-value@")
+        }));
+    }
+}
+
+#[test]
+fn the_edge_host_refuses_the_spin_artifact_naming_atomics() {
+    let e = Host::with_profile(
+        artifact(Profile::Spin),
+        HashMap::new(),
+        Arc::new(Backend::default()),
+        Profile::Edge,
+    )
+    .err()
+    .expect("the edge profile has no atomics");
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("wasi:keyvalue/atomics@0.2.0-draft2"),
+        "{message}"
     );
+}
+
+#[test]
+fn the_edge_artifact_loads_on_both_hosts() {
+    for profile in [Profile::Spin, Profile::Edge] {
+        if let Err(e) = Host::with_profile(
+            artifact(Profile::Edge),
+            HashMap::new(),
+            Arc::new(Backend::default()),
+            profile,
+        ) {
+            panic!("the edge artifact on the {profile} profile: {e:#}");
+        }
+    }
+}
+
+#[test]
+fn every_response_reports_its_key_value_traffic() {
+    let s = server();
+    let before = s.host.backend().ops();
+    let body = json!({"userName": "kv@x.io", "emails": [{"primary": true, "value": "kv@x.io"}]});
+    let created = call(&s, "POST", &format!("/v2/{STRICT}/Users"), Some(&body));
+    assert_eq!(created.status, 201);
+    let write = kv(&created);
+    assert!(write.writes >= 1 && write.calls >= 1, "{write:?}");
+    let id = json(&created)["id"].as_str().unwrap().to_string();
+    let read = kv(&call(&s, "GET", &format!("/v2/{STRICT}/Users/{id}"), None));
+    assert!(read.reads >= 1, "{read:?}");
+    // Refusals carry the headers too.
+    let refused = call(&s, "GET", "/v2/not-an-org/Users", None);
+    let refusal = kv(&refused);
+    // The headers account for every call the store served.
+    assert_eq!(
+        s.host.backend().ops() - before,
+        write.calls + read.calls + refusal.calls
+    );
+}
+
+#[test]
+fn a_store_whose_get_many_fails_serves_the_same_answers() {
+    // Spin's Redis backend fails every get-many; the component must fall back to gets.
+    let answers = |no_batch: bool| {
+        let s = server();
+        s.host.backend().set_no_batch(no_batch);
+        let mut seen = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let u = json!({"userName": format!("nb{i}@x.io"), "emails": [{"primary": true, "value": format!("nb{i}@x.io")}]});
+            let r = call(&s, "POST", &format!("/v2/{STRICT}/Users"), Some(&u));
+            seen.push(r.status.to_string());
+            ids.push(json(&r)["id"].as_str().unwrap_or_default().to_string());
+        }
+        let members: Vec<_> = ids.iter().map(|id| json!({"value": id})).collect();
+        let g = json!({"displayName": "nb", "members": members});
+        let r = call(&s, "POST", &format!("/v2/{STRICT}/Groups"), Some(&g));
+        seen.push(r.status.to_string());
+        let gid = json(&r)["id"].as_str().unwrap_or_default().to_string();
+        let r = call(&s, "GET", &format!("/v2/{STRICT}/Groups/{gid}"), None);
+        seen.push(format!(
+            "{} {}",
+            r.status,
+            json(&r)["members"].as_array().map_or(0, Vec::len)
+        ));
+        for id in &ids {
+            let r = call(&s, "GET", &format!("/v2/{STRICT}/Users/{id}"), None);
+            seen.push(format!(
+                "{} {}",
+                r.status,
+                json(&r)["groups"][0]["value"] == gid.as_str()
+            ));
+        }
+        let r = call(&s, "GET", &format!("/v2/{STRICT}/Users"), None);
+        seen.push(format!("{} {}", r.status, json(&r)["totalResults"]));
+        seen
+    };
+    let batched = answers(false);
+    assert_eq!(batched[..4], ["201", "201", "201", "201"], "{batched:?}");
+    assert_eq!(answers(true), batched);
 }
 
 #[test]

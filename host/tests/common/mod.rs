@@ -3,7 +3,7 @@
 
 use scim_edge::auth::KeyHash;
 use scim_edge_host::client::{request, Reply};
-use scim_edge_host::{serve, Backend, Host, Running};
+use scim_edge_host::{serve, Backend, Host, KvCounts, Profile, Running};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -14,24 +14,75 @@ mod built;
 mod orgs;
 pub use orgs::{key, OFF, OTHER, STRICT};
 
-/// The component built by `cargo build --lib --target wasm32-wasip2 --release --features spin`
-/// (the test script builds it first).
-pub fn wasm_path() -> PathBuf {
-    match std::env::var_os("SCIM_EDGE_WASM") {
-        Some(p) => p.into(),
-        None => built::built(
-            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
-            "wasm32-wasip2/release/scim_edge.wasm",
+/// The profile the end-to-end suites run on: `SCIM_EDGE_PROFILE` (`spin`, the default,
+/// or `edge`), so CI can run each suite once per host.
+pub fn profile() -> Profile {
+    match std::env::var("SCIM_EDGE_PROFILE") {
+        Ok(p) => p
+            .parse()
+            .unwrap_or_else(|e| panic!("SCIM_EDGE_PROFILE: {e}")),
+        Err(_) => Profile::Spin,
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The command that builds a profile's artifact (the test script builds both first).
+fn build_command(profile: Profile) -> String {
+    let t = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_string());
+    match profile {
+        Profile::Spin => {
+            "cargo build --lib --target wasm32-wasip2 --release --features atomics".to_string()
+        }
+        Profile::Edge => format!(
+            "cargo build --lib --target wasm32-wasip2 --release --features spin --target-dir {t}/edge"
         ),
     }
 }
 
-pub fn wasm() -> &'static [u8] {
-    static W: OnceLock<Vec<u8>> = OnceLock::new();
-    W.get_or_init(|| {
-        let p = wasm_path();
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; build it with `cargo build --lib --target wasm32-wasip2 --release --features spin`", p.display()))
+/// The Spin artifact, or `SCIM_EDGE_WASM` when set.
+pub fn wasm_path() -> PathBuf {
+    match std::env::var_os("SCIM_EDGE_WASM") {
+        Some(p) => p.into(),
+        None => built::built(&repo(), "wasm32-wasip2/release/scim_edge.wasm"),
+    }
+}
+
+/// The edge artifact (no atomics), built in its own target directory.
+pub fn edge_wasm_path() -> PathBuf {
+    built::built(&repo(), "edge/wasm32-wasip2/release/scim_edge.wasm")
+}
+
+/// A profile's artifact, read once.
+pub fn artifact(profile: Profile) -> &'static [u8] {
+    static SPIN: OnceLock<Vec<u8>> = OnceLock::new();
+    static EDGE: OnceLock<Vec<u8>> = OnceLock::new();
+    let (cell, path) = match profile {
+        Profile::Spin => (&SPIN, wasm_path()),
+        Profile::Edge => (&EDGE, edge_wasm_path()),
+    };
+    cell.get_or_init(|| {
+        std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; build it with `{}`",
+                path.display(),
+                build_command(profile)
+            )
+        })
     })
+}
+
+/// The artifact of the profile the suites run on.
+pub fn wasm() -> &'static [u8] {
+    artifact(profile())
+}
+
+/// The `x-kv-*` counts of a reply from the test host.
+pub fn kv(r: &Reply) -> KvCounts {
+    r.kv_counts()
+        .unwrap_or_else(|| panic!("no x-kv-* headers in {:?}", r.headers))
 }
 
 /// One organization's entry in the `organizations` variable: [`key`] and its rotation.
@@ -57,9 +108,16 @@ pub fn organizations() -> String {
     organizations_with(&[])
 }
 
-/// A fresh server with an empty store.
+/// A fresh server with an empty store, on the [`profile`] the suites run on.
 pub fn server_with(vars: HashMap<String, String>) -> Running {
-    let host = Host::new(wasm(), vars, Arc::new(Backend::default())).unwrap();
+    let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile())
+        .unwrap_or_else(|e| {
+            panic!(
+                "the {} artifact on the {} profile: {e:#}",
+                profile(),
+                profile()
+            )
+        });
     serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap()
 }
 
