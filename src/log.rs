@@ -6,10 +6,18 @@
 //! snapshot's watermark on top of the snapshot, which is split into chunks of at most
 //! [`CHUNK`] entries so a page costs O(page). Every [`COMPACT_EVERY`] slots the writer of
 //! that slot folds the tail into the chunks it touches and writes a new snapshot. Old
-//! snapshots stay correct, because events after their watermark are kept for one more
-//! generation; chunks and events two generations old are deleted.
+//! snapshots stay correct: what a snapshot makes obsolete (events it folded, chunks it
+//! replaced) is deleted only [`ABANDON_MS`] after it was written, longer than any request
+//! lives, so no reader or compaction still working from an older snapshot loses it.
+//!
+//! Where the host has no atomic increment (the edge), a counter is read and written
+//! back, two writers can take one slot, and one event overwrites the other: the log
+//! stays safe to read (it never shows what was not added, nor an id twice) but can
+//! miss a change until repair (`crate::service`'s `_repair`) rebuilds it from the
+//! resources' own keys.
 
 use crate::error::{Result, ScimError};
+use crate::service::layout::{check_layout, first_layout, LAYOUT_VERSION};
 use crate::store::{decode_counter, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -72,19 +80,79 @@ struct ChunkRef {
     n: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Meta {
     /// Every slot up to here is folded into the chunks.
     w: i64,
-    /// The previous snapshot's watermark: events up to it may be deleted next time.
+    /// Written by earlier builds: events up to here may be deleted at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pw: i64,
     /// Events up to here are deleted.
     del: i64,
     chunks: Vec<ChunkRef>,
-    /// Chunks the previous snapshot replaced, deleted at the next compaction.
+    /// Written by earlier builds: chunks deleted at the next compaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     garbage: Vec<String>,
+    /// Snapshots written in the last [`ABANDON_MS`], oldest first: what they made
+    /// obsolete is deleted only after that long (see [`Recent`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recent: Vec<Recent>,
     /// When the collection last changed (ms).
     t: i64,
+    /// The storage layout it was written under.
+    #[serde(default = "first_layout")]
+    v: u32,
+}
+
+/// A snapshot that superseded older ones. Requests that started before it may still
+/// read the older snapshots (and the events and chunks they name), or be about to
+/// write one back from a compaction in progress; no request lives for [`ABANDON_MS`],
+/// so after that the events up to `w` and the chunks in `r` are deleted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Recent {
+    w: i64,
+    t: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    r: Vec<String>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl Meta {
+    /// The successor's retention: this snapshot's recent list with `made` appended,
+    /// less what is old enough to delete, which is returned as keys.
+    fn retire(&self, made: Recent, now: i64, log: &Log<'_>) -> (Vec<Recent>, i64, Vec<String>) {
+        let mut keys: Vec<String> = self.garbage.iter().map(|k| log.chunk_name(k)).collect();
+        let mut del_to = self.pw.max(self.del);
+        let mut young = Vec::new();
+        for r in self.recent.iter().cloned().chain(std::iter::once(made)) {
+            if now.saturating_sub(r.t) >= ABANDON_MS {
+                del_to = del_to.max(r.w);
+                keys.extend(r.r.iter().map(|k| log.chunk_name(k)));
+            } else {
+                young.push(r);
+            }
+        }
+        keys.extend((self.del + 1..=del_to).map(|slot| log.event_key(slot)));
+        (young, del_to, keys)
+    }
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            w: 0,
+            pw: 0,
+            del: 0,
+            chunks: Vec::new(),
+            garbage: Vec::new(),
+            recent: Vec::new(),
+            t: 0,
+            v: LAYOUT_VERSION,
+        }
+    }
 }
 
 /// What the owner of a collection says about an added entry seen in the tail.
@@ -209,13 +277,50 @@ impl<'s> Log<'s> {
 
     /// Writes an add event in a slot taken with [`Log::allocate`].
     pub fn write_add(&self, slot: i64, id: &str, display: Option<&str>, now: i64) -> Result<()> {
+        let (key, value) = self.add_event(slot, id, display, now)?;
+        self.store.set(&key, &value)?;
+        Ok(())
+    }
+
+    /// The key and value of an add event in `slot`, for callers that write it in one
+    /// batch with their own keys.
+    pub fn add_event(
+        &self,
+        slot: i64,
+        id: &str,
+        display: Option<&str>,
+        now: i64,
+    ) -> Result<(String, Vec<u8>)> {
         let ev = Event::Add {
             i: id.to_string(),
             d: display.map(str::to_string),
             t: now,
         };
-        self.store.set(&self.event_key(slot), &encode(&ev)?)?;
-        Ok(())
+        Ok((self.event_key(slot), encode(&ev)?))
+    }
+
+    /// The key and value of a remove event in `slot` (see [`Log::remove`]).
+    pub fn remove_event(
+        &self,
+        slot: i64,
+        id: &str,
+        at: Option<i64>,
+        now: i64,
+    ) -> Result<(String, Vec<u8>)> {
+        let ev = Event::Remove {
+            i: id.to_string(),
+            at,
+            t: now,
+        };
+        Ok((self.event_key(slot), encode(&ev)?))
+    }
+
+    /// The keys a read of the whole collection asks for first, and speculatively its
+    /// first `events` slots: a small collection never compacted is read in one batch.
+    pub fn read_ahead(&self, events: i64) -> Vec<String> {
+        let mut keys: Vec<String> = self.head_keys().into();
+        keys.extend((1..=events).map(|s| self.event_key(s)));
+        keys
     }
 
     /// Appends an add event; returns its slot.
@@ -228,12 +333,8 @@ impl<'s> Log<'s> {
     /// Appends a remove event. `at` names the add it undoes; `None` removes the id.
     pub fn remove(&self, id: &str, at: Option<i64>, now: i64) -> Result<i64> {
         let slot = self.allocate()?;
-        let ev = Event::Remove {
-            i: id.to_string(),
-            at,
-            t: now,
-        };
-        self.store.set(&self.event_key(slot), &encode(&ev)?)?;
+        let (key, value) = self.remove_event(slot, id, at, now)?;
+        self.store.set(&key, &value)?;
         Ok(slot)
     }
 
@@ -246,10 +347,7 @@ impl<'s> Log<'s> {
     fn state(&self) -> Result<State> {
         let head = self.head_keys();
         let mut got = self.store.get_many(&head)?.into_iter();
-        let meta: Meta = match got.next().flatten() {
-            Some(b) => decode(&self.meta_key(), &b)?,
-            None => Meta::default(),
-        };
+        let meta = self.decode_meta(got.next().flatten())?;
         let top = self.counter_value(&self.counter(), got.next().flatten())?;
         let keys: Vec<String> = (meta.w + 1..=top).map(|s| self.event_key(s)).collect();
         let values = if keys.is_empty() {
@@ -267,8 +365,67 @@ impl<'s> Log<'s> {
         Ok(State { meta, top, tail })
     }
 
+    fn decode_meta(&self, bytes: Option<Vec<u8>>) -> Result<Meta> {
+        let Some(b) = bytes else {
+            return Ok(Meta::default());
+        };
+        let meta: Meta = decode(&self.meta_key(), &b)?;
+        check_layout(&self.meta_key(), meta.v)?;
+        Ok(meta)
+    }
+
+    /// Replaces the snapshot with `entries`, the collection's truth read after its top
+    /// slot was `top` (see [`Log::top`]). Events up to `top` are superseded; later ones
+    /// still apply. Refused (false) when a compaction has meanwhile passed `top`.
+    pub fn rebuild(&self, top: i64, mut entries: Vec<Entry>, now: i64) -> Result<bool> {
+        self.store.forget(&[self.meta_key()]);
+        let old = self.decode_meta(self.store.get(&self.meta_key())?)?;
+        if top < old.w {
+            return Ok(false);
+        }
+        entries.sort_by(|a, b| (a.slot, &a.id).cmp(&(b.slot, &b.id)));
+        let mut written = Vec::new();
+        let mut chunks = Vec::new();
+        for (n, part) in entries.chunks(CHUNK).enumerate() {
+            let k = format!("r{top}.{n}");
+            written.push((self.chunk_name(&k), encode(&part)?));
+            chunks.push(ChunkRef {
+                k,
+                lo: part.first().map_or(0, |e| e.slot),
+                hi: part.last().map_or(0, |e| e.slot),
+                n: part.len(),
+            });
+        }
+        let made = Recent {
+            w: top,
+            t: now,
+            r: old.chunks.iter().map(|c| c.k.clone()).collect(),
+        };
+        let (recent, del, obsolete) = old.retire(made, now, self);
+        let meta = Meta {
+            w: top,
+            pw: 0,
+            del,
+            chunks,
+            garbage: Vec::new(),
+            recent,
+            t: now,
+            v: LAYOUT_VERSION,
+        };
+        self.store.set_many(&written)?;
+        self.store.set(&self.meta_key(), &encode(&meta)?)?;
+        if !obsolete.is_empty() {
+            self.store.delete_many(&obsolete)?;
+        }
+        Ok(true)
+    }
+
     fn chunk_key(&self, c: &ChunkRef) -> String {
-        format!("{}/c/{}", self.base, c.k)
+        self.chunk_name(&c.k)
+    }
+
+    fn chunk_name(&self, k: &str) -> String {
+        format!("{}/c/{k}", self.base)
     }
 
     fn load_chunk(&self, c: &ChunkRef) -> Result<std::result::Result<Vec<Entry>, Vanished>> {
@@ -382,8 +539,11 @@ impl<'s> Log<'s> {
             pos += 1;
         }
         // Removals by id alone are only used on collections read whole, where the
-        // entries themselves are the count.
+        // entries themselves are the count. A whole read also drops a second entry for
+        // an id, which a lost remove leaves where the host has no atomics.
         let total = if start == 0 && count == usize::MAX {
+            let mut seen = HashSet::new();
+            entries.retain(|e| seen.insert(e.id.clone()));
             entries.len()
         } else {
             total
@@ -450,9 +610,11 @@ impl<'s> Log<'s> {
         let mut next_name = 0usize;
         let mut written: Vec<(String, Vec<u8>)> = Vec::new();
         let mut write = |entries: &[Entry]| -> Result<ChunkRef> {
-            let k = format!("{gen}.{next_name}");
+            // Named by both watermarks: compactions from different snapshots never
+            // overwrite one another's chunks.
+            let k = format!("{}-{gen}.{next_name}", st.meta.w);
             next_name += 1;
-            written.push((format!("{}/c/{k}", self.base), encode(&entries)?));
+            written.push((self.chunk_name(&k), encode(&entries)?));
             Ok(ChunkRef {
                 k,
                 lo: entries.first().map_or(0, |e| e.slot),
@@ -495,26 +657,28 @@ impl<'s> Log<'s> {
                 None => merged.push(old),
             }
         }
+        let made = Recent {
+            w: overlay.watermark,
+            t: now,
+            r: replaced,
+        };
+        let (recent, del, obsolete) = st.meta.retire(made, now, self);
         let meta = Meta {
             w: overlay.watermark,
-            pw: st.meta.w,
-            del: st.meta.pw,
+            pw: 0,
+            del,
             chunks: merged,
-            garbage: replaced,
+            garbage: Vec::new(),
+            recent,
             t: st.meta.t.max(overlay.changed),
+            v: LAYOUT_VERSION,
         };
-        // Chunks before the snapshot that names them; garbage only after it.
+        // Chunks before the snapshot that names them; what it makes obsolete only
+        // after it, and only once no request can still be using it.
         self.store.set_many(&written)?;
         self.store.set(&self.meta_key(), &encode(&meta)?)?;
-        let mut garbage: Vec<String> = st
-            .meta
-            .garbage
-            .iter()
-            .map(|k| format!("{}/c/{k}", self.base))
-            .collect();
-        garbage.extend((st.meta.del + 1..=st.meta.pw).map(|slot| self.event_key(slot)));
-        if !garbage.is_empty() {
-            self.store.delete_many(&garbage)?;
+        if !obsolete.is_empty() {
+            self.store.delete_many(&obsolete)?;
         }
         Ok(())
     }
@@ -603,8 +767,12 @@ impl Overlay {
                     ov.adds
                         .retain(|a| !(a.id == *i && at.is_none_or(|s| s == a.slot)));
                     if ov.adds.len() != before {
-                        ov.folded_adds
-                            .retain(|a| !(a.id == *i && at.is_none_or(|s| s == a.slot)));
+                        // A remove that stays in the tail (past a pending slot) still
+                        // applies after compaction: the add it undoes is folded.
+                        if settled {
+                            ov.folded_adds
+                                .retain(|a| !(a.id == *i && at.is_none_or(|s| s == a.slot)));
+                        }
                     } else {
                         match at {
                             Some(s) => {

@@ -731,9 +731,9 @@ fn by_hand(writers: Vec<Vec<Op>>, readers: Vec<Vec<Read>>, runs: Vec<(usize, usi
 // get + set); a compaction is get meta, get counter, one get per tail slot, then (when it
 // folds anything) set chunks, set meta, and deletes.
 
-/// The split-increment counterexample. W0 adds `w0.0` (slot 1) and compacts it into the
-/// snapshot; its remove and W1's add both read counter 1 and write slot 2, W1's add last,
-/// so the remove is lost; W0's re-add (slot 3) then shows `w0.0` a second time.
+/// Found by the split-increment property: W0 adds `w0.0` (slot 1) and compacts it into
+/// the snapshot; its remove and W1's add both read counter 1 and write slot 2, W1's add
+/// last, so the remove is lost; W0's re-add (slot 3) must not show `w0.0` a second time.
 #[test]
 fn split_increment_lost_remove_then_readd() {
     pass(split_case(&by_hand(
@@ -746,9 +746,10 @@ fn split_increment_lost_remove_then_readd() {
     )));
 }
 
-/// A reader that read the snapshot record (absent) before three compactions and the tail
-/// after them: the third compaction deleted event 1, which the reader takes for a slot
-/// still being written, so `w0.0`, added before the read began, is missing from it.
+/// Found by the atomic property: a reader that read the snapshot record (absent) before
+/// three compactions and the tail after them. When compactions deleted the events they
+/// folded two generations on, event 1 was gone, the reader took it for a slot still being
+/// written and missed `w0.0`, added before the read began.
 #[test]
 fn reader_stalled_across_three_compactions() {
     pass(atomic_case(&by_hand(
@@ -765,10 +766,9 @@ fn reader_stalled_across_three_compactions() {
     )));
 }
 
-/// A compaction that read the log (slot 1) before three others ran and writes its
-/// snapshot (watermark 1) after them: the newer snapshot is overwritten, the events the
-/// third one deleted (slot 2, `w1.0`) are gone for good, and the collection stops
-/// compacting until slot 2 counts as abandoned.
+/// Found by the atomic property: a compaction that read the log (slot 1) before three
+/// others ran writes its snapshot (watermark 1) after them, over the newer one. Nothing
+/// may be lost: the events after its watermark must still be there to read.
 #[test]
 fn compaction_stalled_across_three_compactions() {
     pass(atomic_case(&by_hand(
@@ -788,10 +788,10 @@ fn compaction_stalled_across_three_compactions() {
     )));
 }
 
-/// The same stall, costing availability: W0's compaction folds an add and its remove
+/// The same stall against availability: W0's compaction folds an add and its remove
 /// (nothing for the chunks) from snapshot M1, stalls, and after two more compactions
-/// (the second deletes M1's replaced chunk) writes a snapshot still naming that chunk.
-/// Every read then finds it vanished and gives up, and compactions stop for good.
+/// writes a snapshot still naming M1's chunk, which must not have been deleted under it
+/// (reads would find it vanished and give up for good).
 #[test]
 fn compaction_stalled_names_a_deleted_chunk() {
     pass(atomic_case(&by_hand(
@@ -886,10 +886,16 @@ fn a_dead_writer_blocks_nothing_once_abandoned() {
         let p = log.page(3, 5, later, &always_live).unwrap();
         assert_eq!(p.entries, want[3..8], "dead slot {dead}");
         assert_eq!(p.total, want.len());
-        while log.top().unwrap() < 4 * COMPACT_EVERY {
+        // Events stay while a request could still read an older snapshot...
+        while log.top().unwrap() < 3 * COMPACT_EVERY {
             add(later, &mut want);
         }
-        // Two compactions after the one at `first`, its events are deleted.
+        assert!(store.exists(&format!("{BASE}/e/{first}")).unwrap());
+        // ...and the first compaction after that is over deletes the folded ones.
+        let after = later + ABANDON_MS;
+        while log.top().unwrap() < 4 * COMPACT_EVERY {
+            add(after, &mut want);
+        }
         let written = if dead == 1 { 2 } else { 1 };
         for slot in [written, first] {
             let key = format!("{BASE}/e/{slot}");
@@ -899,11 +905,11 @@ fn a_dead_writer_blocks_nothing_once_abandoned() {
     }
 }
 
-/// The atomic-store counterexample, by hand. A remove by slot whose add was folded away
+/// Found by the atomic property. A remove by slot whose add was folded away
 /// by a compaction that could not fold the remove itself (an earlier slot was still being
 /// written) stays in the tail and is counted against the chunk whose slot range covers
 /// the add; with one more real removal the chunk counts as empty, is not read, and its
-/// live entry vanishes from `all()` until a later compaction rewrites the chunk.
+/// live entry vanished from `all()` until a later compaction rewrote the chunk.
 #[test]
 fn folded_away_add_is_not_removed_twice() {
     let store = MemStore::new();
