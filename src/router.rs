@@ -339,6 +339,12 @@ impl<'a> Router<'a> {
                 let lq = search_query(body)?;
                 Ok(Response::json(200, &self.root_search(svc, &lq)?))
             }
+            (Some("_repair"), 1) => {
+                if method != "POST" {
+                    return Err(method_not_allowed("POST"));
+                }
+                Ok(Response::json(200, &svc.repair()?))
+            }
             (Some("bulk"), 1) => {
                 if method != "POST" {
                     return Err(method_not_allowed("POST"));

@@ -4,10 +4,28 @@
 //! Every read and write waits at most [`TIMEOUT`], so a server that stops answering
 //! fails the caller with an error naming it rather than hanging it.
 
-use crate::{KvCounts, KV_CALLS, KV_READS, KV_WRITES};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+/// Response header: key-value calls the request made.
+pub const KV_CALLS: &str = "x-kv-calls";
+/// Response header: keys the request read (`get`, `exists`, each key of a `get-many`).
+pub const KV_READS: &str = "x-kv-reads";
+/// Response header: keys the request wrote (`set`, `delete`, `increment`, each key of a
+/// `set-many` or `delete-many`).
+pub const KV_WRITES: &str = "x-kv-writes";
+
+/// One request's key-value traffic, as its response reports it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KvCounts {
+    /// Host calls, whatever their outcome (a batch is one).
+    pub calls: u64,
+    /// Keys read.
+    pub reads: u64,
+    /// Keys written or deleted.
+    pub writes: u64,
+}
 
 /// The longest a connect, read or write may wait: generous for a debug build under
 /// load, short enough that a stuck server fails a test instead of hanging CI.

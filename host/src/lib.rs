@@ -85,24 +85,7 @@ pub const EDGE_MAX_KEY: usize = 8192;
 /// The largest value the edge store takes, in bytes.
 pub const EDGE_MAX_VALUE: usize = 1_048_576;
 
-/// Response header: key-value calls the request made.
-pub const KV_CALLS: &str = "x-kv-calls";
-/// Response header: keys the request read (`get`, `exists`, each key of a `get-many`).
-pub const KV_READS: &str = "x-kv-reads";
-/// Response header: keys the request wrote (`set`, `delete`, `increment`, each key of a
-/// `set-many` or `delete-many`).
-pub const KV_WRITES: &str = "x-kv-writes";
-
-/// One request's key-value traffic, as its response reports it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct KvCounts {
-    /// Host calls, whatever their outcome (a batch is one).
-    pub calls: u64,
-    /// Keys read.
-    pub reads: u64,
-    /// Keys written or deleted.
-    pub writes: u64,
-}
+pub use client::{KvCounts, KV_CALLS, KV_READS, KV_WRITES};
 
 /// The counts of one request, shared by its instance and the code that answers it.
 #[derive(Debug, Default)]

@@ -194,6 +194,29 @@ fn in_flight<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
+/// After concurrent writers: where the host has atomics nothing was lost and the repair
+/// route finds nothing to do; on the edge (no atomics) concurrent writers can overwrite
+/// one another's log slots, and the repair route brings every list back to exact.
+fn settle(s: &Running, o: &str) {
+    let r = call(s, "POST", &format!("/v2/{o}/_repair"), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let done = json(&r);
+    if profile() == scim_edge_host::Profile::Spin {
+        for k in [
+            "membersAdded",
+            "membersRemoved",
+            "userGroupsAdded",
+            "userGroupsRemoved",
+            "staleMarkersRemoved",
+        ] {
+            assert_eq!(done[k], 0, "{k}: {done}");
+        }
+        assert_eq!(done["rebuiltListings"], json!([]), "{done}");
+    } else {
+        eprintln!("repair on the edge profile: {done}");
+    }
+}
+
 #[test]
 fn concurrent_posts_of_one_user_name_leave_one_user() {
     let s = shared();
@@ -208,6 +231,7 @@ fn concurrent_posts_of_one_user_name_leave_one_user() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&201));
+    settle(s, &o);
     let list = json(&call(s, "GET", &format!("/v2/{o}/Users"), None));
     assert_eq!(list["totalResults"], 1, "{list}");
     let found = json(&call(
@@ -246,6 +270,7 @@ fn concurrent_member_adds_and_removes_lose_none() {
         call(s, "PATCH", &format!("/v2/{o}/Groups/{gid}?excludedAttributes=members"), Some(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]}))).status
     });
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    settle(s, &o);
     let g = json(&call(s, "GET", &format!("/v2/{o}/Groups/{gid}"), None));
     let mut got: Vec<&str> = g["members"]
         .as_array()
@@ -282,6 +307,7 @@ fn concurrent_creates_never_leave_an_index_pointing_at_nothing() {
         .status
     });
     assert!(groups.iter().all(|s| *s == 201));
+    settle(s, &o);
     let entries = s.host.backend().entries();
     let records: std::collections::HashSet<&str> =
         entries.iter().map(|(k, _)| k.as_str()).collect();
@@ -297,7 +323,8 @@ fn concurrent_creates_never_leave_an_index_pointing_at_nothing() {
             );
         }
     }
-    assert_eq!(indexes, 64 * 2 + 32 * 2);
+    // Users found by their name's derived id need no userName index entry.
+    assert_eq!(indexes, 64 + 32 * 2);
     assert_eq!(
         json(&call(s, "GET", &format!("/v2/{o}/Users"), None))["totalResults"],
         64

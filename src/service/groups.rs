@@ -1,11 +1,12 @@
 //! Groups: create, read, replace, patch, delete, and the `displayName` and `externalId`
 //! indexes they keep. Membership itself is in `members`.
 
-use super::layout::{IndexKind, LogName, Record};
-use super::members::{plan_members, split_group_op};
+use super::layout::{IndexKind, LogName, Record, LAYOUT_VERSION};
+use super::members::{plan_ids, plan_members, split_group_op};
 use super::record::{same_value, str_of};
 use super::{check_if_match, Outcome, Service};
 use crate::error::Result;
+use crate::ids::parse_uuid;
 use crate::log::Log;
 use crate::patch;
 use crate::resource::{canonicalize, Projection};
@@ -78,6 +79,7 @@ impl<'a> Service<'a> {
             slot,
             created: now,
             modified: now,
+            layout: LAYOUT_VERSION,
         };
         self.save(ResourceKind::Group, &id, &rec)?;
         if let Some(n) = str_of(&rec.doc, "displayName") {
@@ -108,6 +110,7 @@ impl<'a> Service<'a> {
             slot: old.slot,
             created: old.created,
             modified: self.now(),
+            layout: LAYOUT_VERSION,
         };
         self.save(ResourceKind::Group, id, &rec)?;
         for index in [IndexKind::GroupName, IndexKind::GroupExternal] {
@@ -166,17 +169,34 @@ impl<'a> Service<'a> {
         proj: &Projection,
     ) -> Result<Outcome> {
         let ops = patch::parse(body)?;
-        let (id, old) = self.require(ResourceKind::Group, id)?;
-        check_if_match(if_match, &self.group_version(&id, &old)?)?;
         let mut doc_ops = Vec::new();
         let mut member_ops = Vec::new();
-        for op in ops {
-            split_group_op(op, &mut doc_ops, &mut member_ops)?;
+        let split = ops
+            .into_iter()
+            .try_for_each(|op| split_group_op(op, &mut doc_ops, &mut member_ops));
+        let plan = plan_members(&member_ops);
+        // The group, its version and every member the plan names, in one batch; errors
+        // keep their order (404, 412, then the operations').
+        if let Some(gid) = parse_uuid(id) {
+            let mut keys = vec![self.keys().record(ResourceKind::Group, &gid)];
+            keys.extend(
+                self.log(LogName::GroupMembers(&gid))
+                    .head_keys()
+                    .into_iter()
+                    .skip(1),
+            );
+            if let Ok(plan) = &plan {
+                keys.extend(self.member_keys(&gid, plan_ids(plan)));
+            }
+            self.store.prefetch(&keys);
         }
+        let (id, old) = self.require(ResourceKind::Group, id)?;
+        check_if_match(if_match, &self.group_version(&id, &old)?)?;
+        split?;
         let mut doc = old.doc.clone();
         patch::apply(ResourceKind::Group, &mut doc, &doc_ops, &id)?;
         let doc = canonicalize(ResourceKind::Group, &Value::Object(doc))?;
-        let plan = plan_members(&member_ops)?;
+        let plan = plan?;
         let rec = if doc == old.doc {
             old
         } else {

@@ -15,6 +15,26 @@ use crate::schema::ResourceKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The layout this build writes. Records and log snapshots carry it; one that names a
+/// later layout is refused rather than misread, so a future layout can migrate data
+/// (data written before versions existed reads as layout 1).
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+
+/// The layout of data that carries no version.
+pub(crate) fn first_layout() -> u32 {
+    1
+}
+
+/// Refuses data written under a layout this build does not know.
+pub(crate) fn check_layout(key: &str, version: u32) -> crate::error::Result<()> {
+    if version > LAYOUT_VERSION {
+        return Err(crate::error::ScimError::internal(format!(
+            "{key} was written under storage layout {version}; this build reads layouts up to {LAYOUT_VERSION}: upgrade scim-edge"
+        )));
+    }
+    Ok(())
+}
+
 /// A stored resource. The one-letter names are the stored form; renaming them would
 /// orphan every record already written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +51,9 @@ pub(super) struct Record {
     /// Last modified (ms).
     #[serde(rename = "m")]
     pub(super) modified: i64,
+    /// The layout it was written under.
+    #[serde(rename = "v", default = "first_layout")]
+    pub(super) layout: u32,
 }
 
 /// An index from an attribute value to the id of the resource carrying it.
@@ -110,7 +133,22 @@ impl<'o> Keys<'o> {
 
     /// A resource's record.
     pub(super) fn record(self, kind: ResourceKind, id: &str) -> String {
-        format!("{}/{}/{id}", self.0, letter(kind))
+        format!("{}{id}", self.records(kind))
+    }
+
+    /// What every record of a type starts with.
+    pub(super) fn records(self, kind: ResourceKind) -> String {
+        format!("{}/{}/", self.0, letter(kind))
+    }
+
+    /// What every membership marker starts with.
+    pub(super) fn markers(self) -> String {
+        format!("{}/m/", self.0)
+    }
+
+    /// Everything of this organization.
+    pub(super) fn all(self) -> String {
+        format!("{}/", self.0)
     }
 
     /// An index entry: exact values digested as sent, caseless ones folded.
@@ -196,10 +234,20 @@ mod tests {
             slot: 7,
             created: 1,
             modified: 2,
+            layout: LAYOUT_VERSION,
         };
         let bytes = serde_json::to_vec(&rec).unwrap();
-        assert_eq!(bytes, br#"{"d":{"userName":"ann"},"s":7,"c":1,"m":2}"#);
+        assert_eq!(
+            bytes,
+            br#"{"d":{"userName":"ann"},"s":7,"c":1,"m":2,"v":1}"#
+        );
         let back: Record = serde_json::from_slice(&bytes).unwrap();
         assert_eq!((back.slot, back.created, back.modified), (7, 1, 2));
+        // Records written before layouts were versioned read as layout 1.
+        let old: Record =
+            serde_json::from_slice(br#"{"d":{"userName":"ann"},"s":7,"c":1,"m":2}"#).unwrap();
+        assert_eq!(old.layout, 1);
+        assert!(check_layout("k", old.layout).is_ok());
+        assert!(check_layout("k", LAYOUT_VERSION + 1).is_err());
     }
 }

@@ -12,6 +12,9 @@ use crate::schema::ResourceKind;
 use serde_json::Value;
 use std::collections::HashSet;
 
+/// Records read per batch when a filter scans the listing.
+const SCAN_BATCH: usize = 500;
+
 impl<'a> Service<'a> {
     /// The resource whose indexed attribute `attr` has `value`, if an index answers.
     fn find_by_index(
@@ -42,7 +45,10 @@ impl<'a> Service<'a> {
         with_groups: bool,
     ) -> Result<Value> {
         Ok(match kind {
-            ResourceKind::User => self.user_view(id, rec, proj, with_groups)?.0,
+            ResourceKind::User => {
+                self.user_view(id, rec, proj, with_groups.then_some(true))?
+                    .0
+            }
             ResourceKind::Group => self.group_view(id, rec, proj)?.0,
         })
     }
@@ -95,6 +101,7 @@ impl<'a> Service<'a> {
             let page = self.listing(kind).page(start - 1, count, now, &|e, t| {
                 self.verify_listing(kind, e, t)
             })?;
+            self.prefetch_records(kind, page.entries.iter().map(|e| e.id.as_str()));
             let mut items = Vec::with_capacity(page.entries.len());
             for e in &page.entries {
                 if let Some(rec) = self.load(kind, &e.id)? {
@@ -133,6 +140,9 @@ impl<'a> Service<'a> {
                     )));
                 }
                 let page = log.all(now, &|e, t| self.verify_listing(kind, e, t))?;
+                for batch in page.entries.chunks(SCAN_BATCH) {
+                    self.prefetch_records(kind, batch.iter().map(|e| e.id.as_str()));
+                }
                 for e in page.entries {
                     if let Some(rec) = self.load(kind, &e.id)? {
                         candidates.push((e.id, rec));

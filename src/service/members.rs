@@ -20,6 +20,10 @@ impl<'a> Service<'a> {
         let page = self
             .log(LogName::UserGroups(uid))
             .all(self.now(), &always_live)?;
+        self.prefetch_records(
+            ResourceKind::Group,
+            page.entries.iter().map(|e| e.id.as_str()),
+        );
         let mut out = Vec::new();
         for e in page.entries {
             if let Some(g) = self.load(ResourceKind::Group, &e.id)? {
@@ -74,11 +78,15 @@ impl<'a> Service<'a> {
         let display = display.or_else(|| str_of(&user.doc, "userName"));
         let now = self.now();
         let gm = self.log(LogName::GroupMembers(gid));
-        let slot = gm.add(&uid, display, now)?;
-        self.store
-            .set(&self.keys().marker(gid, &uid), slot.to_string().as_bytes())?;
         let ug = self.log(LogName::UserGroups(&uid));
-        let uslot = ug.add(gid, None, now)?;
+        let slot = gm.allocate()?;
+        let uslot = ug.allocate()?;
+        // Both events and the marker in one batch.
+        self.store.set_many(&[
+            gm.add_event(slot, &uid, display, now)?,
+            (self.keys().marker(gid, &uid), slot.to_string().into_bytes()),
+            ug.add_event(uslot, gid, None, now)?,
+        ])?;
         if Log::due(slot) {
             gm.compact(now, &always_live)?;
         }
@@ -100,9 +108,13 @@ impl<'a> Service<'a> {
         self.store.delete(&marker)?;
         let now = self.now();
         let gm = self.log(LogName::GroupMembers(gid));
-        let slot = gm.remove(&uid, None, now)?;
         let ug = self.log(LogName::UserGroups(&uid));
-        let uslot = ug.remove(gid, None, now)?;
+        let slot = gm.allocate()?;
+        let uslot = ug.allocate()?;
+        self.store.set_many(&[
+            gm.remove_event(slot, &uid, None, now)?,
+            ug.remove_event(uslot, gid, None, now)?,
+        ])?;
         if Log::due(slot) {
             gm.compact(now, &always_live)?;
         }
@@ -127,10 +139,45 @@ impl<'a> Service<'a> {
         Ok(page.entries.into_iter().map(|e| e.id).collect())
     }
 
+    /// Reads, in one batch, what adding or removing these users reads: the markers, the
+    /// users' records, and the counters a store without atomics reads back.
+    pub(super) fn prefetch_members<'i>(&self, gid: &str, uids: impl IntoIterator<Item = &'i str>) {
+        self.store.prefetch(&self.member_keys(gid, uids));
+    }
+
+    /// The keys [`Service::prefetch_members`] reads.
+    pub(super) fn member_keys<'i>(
+        &self,
+        gid: &str,
+        uids: impl IntoIterator<Item = &'i str>,
+    ) -> Vec<String> {
+        let atomic = self.store.atomic();
+        let mut keys = Vec::new();
+        if !atomic {
+            keys.extend(self.log(LogName::GroupMembers(gid)).head_keys());
+        }
+        for uid in uids.into_iter().filter_map(parse_uuid) {
+            keys.push(self.keys().marker(gid, &uid));
+            keys.push(self.keys().record(ResourceKind::User, &uid));
+            if !atomic {
+                keys.extend(self.log(LogName::UserGroups(&uid)).head_keys());
+            }
+        }
+        keys
+    }
+
     /// Makes the member set exactly `target`.
     pub(super) fn set_members(&self, gid: &str, target: &[(String, Option<String>)]) -> Result<()> {
         let want: HashSet<String> = target.iter().filter_map(|(u, _)| parse_uuid(u)).collect();
-        for uid in self.current_members(gid)? {
+        let current = self.current_members(gid)?;
+        self.prefetch_members(
+            gid,
+            current
+                .iter()
+                .map(String::as_str)
+                .chain(target.iter().map(|(u, _)| u.as_str())),
+        );
+        for uid in current {
             if !want.contains(&uid) {
                 self.remove_member(gid, &uid)?;
             }
@@ -148,6 +195,7 @@ impl<'a> Service<'a> {
             .iter()
             .any(|c| matches!(c, MemberChange::Set(_) | MemberChange::RemoveWhere(_)));
         if !needs_list {
+            self.prefetch_members(gid, plan_ids(&plan));
             for c in plan {
                 match c {
                     MemberChange::Add(list) => {
@@ -242,6 +290,21 @@ fn member_list(v: &Value) -> Vec<(String, Option<String>)> {
             Some((id, display))
         })
         .collect()
+}
+
+/// The users a plan adds or removes by id.
+pub(super) fn plan_ids(plan: &[MemberChange]) -> Vec<&str> {
+    let mut out = Vec::new();
+    for c in plan {
+        match c {
+            MemberChange::Add(list) | MemberChange::Set(list) => {
+                out.extend(list.iter().map(|(u, _)| u.as_str()));
+            }
+            MemberChange::Remove(ids) => out.extend(ids.iter().map(String::as_str)),
+            MemberChange::RemoveWhere(_) => {}
+        }
+    }
+    out
 }
 
 /// A membership change requested by PATCH.

@@ -7,10 +7,11 @@
 //! what they share (loading, saving, index hints, rendering).
 
 mod groups;
-mod layout;
+pub(crate) mod layout;
 mod listing;
 mod members;
 mod record;
+mod repair;
 mod users;
 
 use crate::error::{ErrorKind, Result, ScimError};
@@ -177,8 +178,10 @@ impl<'a> Service<'a> {
         Log::new(self.store, self.keys().log(name))
     }
 
+    /// The listing log; its verifier reads each tail add's record.
     fn listing(&self, kind: ResourceKind) -> Log<'a> {
         self.log(LogName::Listing(kind))
+            .verified_from(self.keys().records(kind))
     }
 
     fn location(&self, kind: ResourceKind, id: &str) -> String {

@@ -1,7 +1,7 @@
 //! What the operations share: records in and out of the store, index hints, versions
 //! and the rendered document.
 
-use super::layout::{IndexKind, Record};
+use super::layout::{check_layout, IndexKind, Record};
 use super::Service;
 use crate::caseless;
 use crate::error::{ErrorKind, Result, ScimError};
@@ -34,16 +34,43 @@ impl<'a> Service<'a> {
         let key = self.keys().record(kind, id);
         match self.store.get(&key)? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| ScimError::internal(format!("corrupt record {key}: {e}"))),
+            Some(b) => {
+                let rec: Record = serde_json::from_slice(&b)
+                    .map_err(|e| ScimError::internal(format!("corrupt record {key}: {e}")))?;
+                check_layout(&key, rec.layout)?;
+                Ok(Some(rec))
+            }
         }
     }
 
-    pub(super) fn save(&self, kind: ResourceKind, id: &str, rec: &Record) -> Result<()> {
+    /// A record's key and stored bytes, for writes batched with other keys.
+    pub(super) fn encoded(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        rec: &Record,
+    ) -> Result<(String, Vec<u8>)> {
         let bytes =
             serde_json::to_vec(rec).map_err(|e| ScimError::internal(format!("encode: {e}")))?;
-        Ok(self.store.set(&self.keys().record(kind, id), &bytes)?)
+        Ok((self.keys().record(kind, id), bytes))
+    }
+
+    pub(super) fn save(&self, kind: ResourceKind, id: &str, rec: &Record) -> Result<()> {
+        let (key, bytes) = self.encoded(kind, id, rec)?;
+        Ok(self.store.set(&key, &bytes)?)
+    }
+
+    /// Reads these resources' records in one batch, for the loads that follow.
+    pub(super) fn prefetch_records<'i>(
+        &self,
+        kind: ResourceKind,
+        ids: impl IntoIterator<Item = &'i str>,
+    ) {
+        let keys: Vec<String> = ids
+            .into_iter()
+            .map(|id| self.keys().record(kind, id))
+            .collect();
+        self.store.prefetch(&keys);
     }
 
     pub(super) fn require(&self, kind: ResourceKind, id: &str) -> Result<(String, Record)> {
@@ -91,9 +118,13 @@ impl<'a> Service<'a> {
     }
 
     pub(super) fn set_index(&self, index: IndexKind, value: &str, id: &str) -> Result<()> {
-        Ok(self
-            .store
-            .set(&self.keys().index(index, value), id.as_bytes())?)
+        let (key, bytes) = self.index_entry(index, value, id);
+        Ok(self.store.set(&key, &bytes)?)
+    }
+
+    /// An index entry's key and value, for writes batched with other keys.
+    pub(super) fn index_entry(&self, index: IndexKind, value: &str, id: &str) -> (String, Vec<u8>) {
+        (self.keys().index(index, value), id.as_bytes().to_vec())
     }
 
     /// Removes an index entry if it still points at `id`.

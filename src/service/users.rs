@@ -1,7 +1,7 @@
 //! Users: create, read, replace, patch, delete, and the `userName` and `externalId`
 //! indexes they keep.
 
-use super::layout::{IndexKind, LogName, Record};
+use super::layout::{IndexKind, LogName, Record, LAYOUT_VERSION};
 use super::record::str_of;
 use super::{check_if_match, Outcome, Service};
 use crate::caseless::UserName;
@@ -14,7 +14,24 @@ use crate::resource::{canonicalize, Projection};
 use crate::schema::ResourceKind;
 use serde_json::{Map, Value};
 
+/// Membership events of a user's group log read with its head, before the log says how
+/// many there are: a user in one or two groups is then read in one batch.
+const GROUPS_READ_AHEAD: i64 = 2;
+
 impl<'a> Service<'a> {
+    /// Reads a user's record and the head of its groups in one batch.
+    fn prefetch_user(&self, id: &str) {
+        let Some(id) = crate::ids::parse_uuid(id) else {
+            return;
+        };
+        let mut keys = vec![self.keys().record(ResourceKind::User, &id)];
+        keys.extend(
+            self.log(LogName::UserGroups(&id))
+                .read_ahead(GROUPS_READ_AHEAD),
+        );
+        self.store.prefetch(&keys);
+    }
+
     /// The user with this name: the derived id first, then the index hint.
     pub(super) fn find_user_by_name(&self, name: &str) -> Result<Option<(String, Record)>> {
         let name = UserName::new(name);
@@ -27,18 +44,26 @@ impl<'a> Service<'a> {
         self.via_index(IndexKind::UserName, name.as_str())
     }
 
+    /// The rendered user; `groups` is read when `with_groups` (`Some(false)`: the user is
+    /// new and has none).
     pub(super) fn user_view(
         &self,
         id: &str,
         rec: Record,
         proj: &Projection,
-        with_groups: bool,
+        with_groups: Option<bool>,
     ) -> Result<(Value, String)> {
         let version = Self::version_of(&rec, None);
-        let groups = if with_groups && proj.wants(ResourceKind::User, "groups") {
-            Some(("groups", self.user_groups(id)?))
-        } else {
-            None
+        let groups = match with_groups {
+            Some(read) if proj.wants(ResourceKind::User, "groups") => Some((
+                "groups",
+                if read {
+                    self.user_groups(id)?
+                } else {
+                    Vec::new()
+                },
+            )),
+            _ => None,
         };
         let modified = rec.modified;
         let full = self.render(ResourceKind::User, id, rec, &version, modified, groups);
@@ -52,7 +77,8 @@ impl<'a> Service<'a> {
         rec: Record,
         proj: &Projection,
     ) -> Result<Outcome> {
-        let (body, etag) = self.user_view(id, rec, proj, true)?;
+        // A user just created (201) is in no group yet: nothing to read.
+        let (body, etag) = self.user_view(id, rec, proj, Some(status != 201))?;
         Ok(Outcome {
             status,
             body: Some(body),
@@ -68,8 +94,9 @@ impl<'a> Service<'a> {
         Ok(doc)
     }
 
-    /// A free derived id for a new user, or 409 when the name is taken.
-    fn claim_user_id(&self, name: &str) -> Result<String> {
+    /// A free derived id for a new user and whether it is the name's first (found
+    /// without the index), or 409 when the name is taken.
+    fn claim_user_id(&self, name: &str) -> Result<(String, bool)> {
         if self.via_index(IndexKind::UserName, name)?.is_some() {
             return Err(Self::taken("userName", name));
         }
@@ -77,7 +104,7 @@ impl<'a> Service<'a> {
         for n in 0..16 {
             let id = user_id(&self.org, user, n);
             match self.load(ResourceKind::User, &id)? {
-                None => return Ok(id),
+                None => return Ok((id, n == 0)),
                 Some(r) if str_of(&r.doc, "userName").is_some_and(|u| user.matches(u)) => {
                     return Err(Self::taken("userName", name));
                 }
@@ -91,25 +118,46 @@ impl<'a> Service<'a> {
     pub fn create_user(&self, body: &Value, proj: &Projection) -> Result<Outcome> {
         let doc = self.user_doc(body)?;
         let name = str_of(&doc, "userName").unwrap_or("").to_string();
-        let id = self.claim_user_id(&name)?;
+        let listing = self.listing(ResourceKind::User);
+        // Everything the checks read, and the listing's counter where it is not atomic.
+        let first = user_id(&self.org, UserName::new(&name), 0);
+        let mut ahead = vec![
+            self.keys().index(IndexKind::UserName, &name),
+            self.keys().record(ResourceKind::User, &first),
+        ];
+        if let Some(ext) = str_of(&doc, "externalId") {
+            ahead.push(self.keys().index(IndexKind::UserExternal, ext));
+        }
+        if !self.store.atomic() {
+            ahead.extend(listing.head_keys().into_iter().skip(1));
+        }
+        self.store.prefetch(&ahead);
+        let (id, first) = self.claim_user_id(&name)?;
         self.check_unique(IndexKind::UserExternal, &doc, None)?;
         let now = self.now();
-        let listing = self.listing(ResourceKind::User);
         let slot = listing.allocate()?;
+        // The listing's event first: a record is never written without it.
         listing.write_add(slot, &id, None, now)?;
         let rec = Record {
             doc,
             slot,
             created: now,
             modified: now,
+            layout: LAYOUT_VERSION,
         };
-        self.save(ResourceKind::User, &id, &rec)?;
-        self.set_index(IndexKind::UserName, &name, &id)?;
-        if let Some(ext) = str_of(&rec.doc, "externalId") {
-            self.set_index(IndexKind::UserExternal, ext, &id)?;
+        let mut writes = vec![self.encoded(ResourceKind::User, &id, &rec)?];
+        // A name's first derived id finds the user without the index.
+        if !first {
+            writes.push(self.index_entry(IndexKind::UserName, &name, &id));
         }
+        if let Some(ext) = str_of(&rec.doc, "externalId") {
+            writes.push(self.index_entry(IndexKind::UserExternal, ext, &id));
+        }
+        self.store.set_many(&writes)?;
         // Two creates of one name write the same record; the one whose write landed
         // last answers 201, the other learns it lost.
+        let key = self.keys().record(ResourceKind::User, &id);
+        self.store.forget(std::slice::from_ref(&key));
         let landed = self.load(ResourceKind::User, &id)?;
         if landed.as_ref().is_some_and(|r| r.slot != slot) {
             return Err(Self::taken("userName", &name));
@@ -122,6 +170,7 @@ impl<'a> Service<'a> {
 
     /// GET /Users/{id}
     pub fn get_user(&self, id: &str, proj: &Projection) -> Result<Outcome> {
+        self.prefetch_user(id);
         let (id, rec) = self.require(ResourceKind::User, id)?;
         self.user_outcome(200, &id, rec, proj)
     }
@@ -137,12 +186,15 @@ impl<'a> Service<'a> {
                 }
             }
         }
-        self.check_unique(IndexKind::UserExternal, &doc, Some(id))?;
+        if str_of(&doc, "externalId") != str_of(&old.doc, "externalId") {
+            self.check_unique(IndexKind::UserExternal, &doc, Some(id))?;
+        }
         let rec = Record {
             doc,
             slot: old.slot,
             created: old.created,
             modified: self.now(),
+            layout: LAYOUT_VERSION,
         };
         self.save(ResourceKind::User, id, &rec)?;
         if renamed {
@@ -172,6 +224,7 @@ impl<'a> Service<'a> {
         if_match: Option<&str>,
         proj: &Projection,
     ) -> Result<Outcome> {
+        self.prefetch_user(id);
         let (id, old) = self.require(ResourceKind::User, id)?;
         check_if_match(if_match, &Self::version_of(&old, None))?;
         let doc = self.user_doc(body)?;
@@ -189,6 +242,7 @@ impl<'a> Service<'a> {
         proj: &Projection,
     ) -> Result<Outcome> {
         let ops = patch::parse(body)?;
+        self.prefetch_user(id);
         let (id, old) = self.require(ResourceKind::User, id)?;
         check_if_match(if_match, &Self::version_of(&old, None))?;
         let mut doc = old.doc.clone();
@@ -205,6 +259,7 @@ impl<'a> Service<'a> {
 
     /// DELETE /Users/{id}: the user and its memberships.
     pub fn delete_user(&self, id: &str, if_match: Option<&str>) -> Result<Outcome> {
+        self.prefetch_user(id);
         let (id, rec) = self.require(ResourceKind::User, id)?;
         check_if_match(if_match, &Self::version_of(&rec, None))?;
         let now = self.now();
