@@ -5,16 +5,25 @@
 # the same host. Prints Markdown tables.
 #
 #   bench/spin.sh [USERS ...]      default: 1000 100000
-# Env: THREADS (8), OPS (2000).
+# Env: THREADS (8), OPS (2000); PEER=0 skips scim2-server; PROFILE=edge serves the edge
+# component on the test host's edge profile instead of the Spin one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALES=("${@:-1000 100000}")
 [ $# -eq 0 ] && SCALES=(1000 100000)
 THREADS=${THREADS:-8}
 OPS=${OPS:-2000}
+PEER=${PEER:-1}
+PROFILE=${PROFILE:-spin}
 
 rustup target add wasm32-wasip2 >/dev/null
-cargo build --lib --target wasm32-wasip2 --release --features atomics
+if [ "$PROFILE" = edge ]; then
+  cargo build --lib --target wasm32-wasip2 --release --features spin --target-dir target/edge
+  WASM=target/edge/wasm32-wasip2/release/scim_edge.wasm
+else
+  cargo build --lib --target wasm32-wasip2 --release --features atomics
+  WASM=target/wasm32-wasip2/release/scim_edge.wasm
+fi
 cargo build --manifest-path bench/floor/Cargo.toml --target wasm32-wasip2 --release --target-dir target
 # The dev build: dependencies are optimized (opt-level 1) and a release build of
 # wasmtime with LTO takes far longer than the benchmark; compare ratios, not absolutes.
@@ -38,11 +47,12 @@ echo "|---|---|---:|---:|---:|---:|---:|"
 for USERS in "${SCALES[@]}"; do
   P1=$(free_port)
   SPIN_VARIABLE_ORGANIZATIONS="{\"$ORG\": {\"keys\": [\"$HASH\"], \"policy\": \"strict\"}}" \
-    target/debug/scim-edge-host --wasm target/wasm32-wasip2/release/scim_edge.wasm --listen "127.0.0.1:$P1" --workers 2 >/dev/null &
+    target/debug/scim-edge-host --profile "$PROFILE" --wasm "$WASM" --listen "127.0.0.1:$P1" --workers 2 >/dev/null &
   PIDS+=($!)
   wait_up "$P1"
   target/debug/scim-edge-load --base "http://127.0.0.1:$P1/v2/$ORG" --key "$KEY" --users "$USERS" --threads "$THREADS" --ops "$OPS" --label "scim-edge @$USERS"
 
+  [ "$PEER" = 0 ] && continue
   P2=$(free_port)
   .venv/bin/scim2-server --hostname 127.0.0.1 --port "$P2" --bearer-token "$KEY" >/dev/null 2>&1 &
   PIDS+=($!)

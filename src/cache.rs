@@ -17,6 +17,9 @@ pub struct Cached<'s> {
     inner: &'s dyn Store,
     seen: RefCell<HashMap<String, Option<Vec<u8>>>>,
     batch: Cell<bool>,
+    /// Counters taken without atomics, written with the request's next write: a slot
+    /// taken and never used needs no write, and one that is used costs no extra call.
+    counters: RefCell<Vec<(String, Vec<u8>)>>,
 }
 
 impl<'s> Cached<'s> {
@@ -26,6 +29,7 @@ impl<'s> Cached<'s> {
             inner,
             seen: RefCell::default(),
             batch: Cell::new(true),
+            counters: RefCell::default(),
         }
     }
 
@@ -67,6 +71,17 @@ impl<'s> Cached<'s> {
     fn recalled(&self, key: &str) -> Option<Option<Vec<u8>>> {
         self.seen.borrow().get(key).cloned()
     }
+
+    /// `pairs` with the counters waiting to be written in front, in one call.
+    fn write(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut all = std::mem::take(&mut *self.counters.borrow_mut());
+        all.extend_from_slice(pairs);
+        match all.as_slice() {
+            [] => Ok(()),
+            [(k, v)] => self.inner.set(k, v),
+            _ => self.inner.set_many(&all),
+        }
+    }
 }
 
 impl Store for Cached<'_> {
@@ -80,12 +95,13 @@ impl Store for Cached<'_> {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.inner.set(key, value)?;
+        self.write(&[(key.to_string(), value.to_vec())])?;
         self.remember(key, Some(value.to_vec()));
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.write(&[])?;
         self.inner.delete(key)?;
         self.remember(key, None);
         Ok(())
@@ -111,7 +127,9 @@ impl Store for Cached<'_> {
             };
             let next = now + delta;
             if delta != 0 {
-                self.inner.set(key, next.to_string().as_bytes())?;
+                let mut waiting = self.counters.borrow_mut();
+                waiting.retain(|(k, _)| k != key);
+                waiting.push((key.to_string(), next.to_string().into_bytes()));
             }
             next
         };
@@ -136,11 +154,7 @@ impl Store for Cached<'_> {
     }
 
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        match pairs {
-            [] => return Ok(()),
-            [(k, v)] => self.inner.set(k, v)?,
-            _ => self.inner.set_many(pairs)?,
-        }
+        self.write(pairs)?;
         for (k, v) in pairs {
             self.remember(k, Some(v.clone()));
         }
@@ -148,6 +162,7 @@ impl Store for Cached<'_> {
     }
 
     fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.write(&[])?;
         match keys {
             [] => return Ok(()),
             [k] => self.inner.delete(k)?,
@@ -238,6 +253,11 @@ mod tests {
         let c = Cached::new(&mem);
         assert_eq!(c.increment("n", 1).unwrap(), 1);
         assert_eq!(c.increment("n", 1).unwrap(), 2);
+        // Written with the next write, in the same call.
+        assert_eq!(mem.get("n").unwrap(), None);
+        let before = mem.counts();
+        c.set("k", b"v").unwrap();
+        assert_eq!((mem.counts() - before).calls, 1);
         assert_eq!(mem.get("n").unwrap(), Some(b"2".to_vec()));
         assert_eq!(Cached::new(&mem).increment("n", 0).unwrap(), 2);
         let atomic = MemStore::new();

@@ -90,6 +90,8 @@ pub struct Counts {
     pub reads: u64,
     /// Keys written or deleted.
     pub writes: u64,
+    /// Host calls that write (a batch is one).
+    pub write_calls: u64,
 }
 
 impl std::ops::Sub for Counts {
@@ -99,6 +101,7 @@ impl std::ops::Sub for Counts {
             calls: self.calls - o.calls,
             reads: self.reads - o.reads,
             writes: self.writes - o.writes,
+            write_calls: self.write_calls - o.write_calls,
         }
     }
 }
@@ -113,6 +116,7 @@ pub struct MemStore {
     calls: AtomicU64,
     reads: AtomicU64,
     writes: AtomicU64,
+    write_calls: AtomicU64,
     fail_on: Mutex<Option<String>>,
     batch: AtomicBool,
     atomic: bool,
@@ -125,6 +129,7 @@ impl Default for MemStore {
             calls: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            write_calls: AtomicU64::new(0),
             fail_on: Mutex::default(),
             batch: AtomicBool::new(true),
             atomic: true,
@@ -162,6 +167,7 @@ impl MemStore {
             calls: self.calls.load(Ordering::Relaxed),
             reads: self.reads.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
+            write_calls: self.write_calls.load(Ordering::Relaxed),
         }
     }
 
@@ -195,6 +201,9 @@ impl MemStore {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.reads.fetch_add(reads, Ordering::Relaxed);
         self.writes.fetch_add(writes, Ordering::Relaxed);
+        if writes > 0 {
+            self.write_calls.fetch_add(1, Ordering::Relaxed);
+        }
         let fail = self
             .fail_on
             .lock()

@@ -59,6 +59,14 @@ impl H {
         }
     }
 
+    /// The same organizations over a store without atomics, as on the edge.
+    pub fn without_atomics() -> Self {
+        H {
+            store: MemStore::without_atomics(),
+            ..Self::new()
+        }
+    }
+
     pub fn router(&self) -> Router<'_> {
         Router::new(&self.config, &self.store, &self.clock, &self.ids)
     }
