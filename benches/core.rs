@@ -78,7 +78,9 @@ impl Env {
         if let Some(b) = body {
             req = req.header("Content-Type", "application/scim+json").json(&b);
         }
-        self.clock.advance(1);
+        // 50 requests a second: a log's obsolete keys are deleted a minute after the
+        // snapshot that made them so, within every run, as in service.
+        self.clock.advance(20);
         Router::new(&self.config, &self.store, &self.clock, &self.ids).handle(&req)
     }
 
@@ -182,7 +184,7 @@ fn run(users: usize, edge: bool) -> Vec<Row> {
         assert_eq!((s, b["totalResults"].as_u64()), (200, Some(1)));
     }));
     rows.push(measure(&env, "deactivate PATCH", 1000, |i| {
-        let (s, _) = env.send("PATCH", &format!("/Users/{}", ids[spread(i, users)]), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": i % 2 == 1}}]})));
+        let (s, _) = env.send("PATCH", &format!("/Users/{}", ids[spread(i, members)]), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]})));
         assert_eq!(s, 200);
     }));
     settle(&env, "settle");

@@ -26,6 +26,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub const CHUNK: usize = 1000;
 /// A compaction runs when a slot number is a multiple of this.
 pub const COMPACT_EVERY: i64 = 32;
+/// Most obsolete keys one compaction deletes: twice what a compaction folds, so the
+/// deletions keep up and a backlog drains.
+const DELETE_PER_COMPACTION: usize = 2 * COMPACT_EVERY as usize;
 /// An allocated slot still empty this long after later slots were written belongs to a
 /// writer that died; it is skipped.
 pub const ABANDON_MS: i64 = 60_000;
@@ -124,19 +127,48 @@ impl Meta {
     /// The successor's retention: this snapshot's recent list with `made` appended,
     /// less what is old enough to delete, which is returned as keys.
     fn retire(&self, made: Recent, now: i64, log: &Log<'_>) -> (Vec<Recent>, i64, Vec<String>) {
-        let mut keys: Vec<String> = self.garbage.iter().map(|k| log.chunk_name(k)).collect();
+        let mut chunks: Vec<String> = self.garbage.clone();
         let mut del_to = self.pw.max(self.del);
-        let mut young = Vec::new();
+        let mut young: Vec<Recent> = Vec::new();
+        let mut ripe_t = None;
         for r in self.recent.iter().cloned().chain(std::iter::once(made)) {
             if now.saturating_sub(r.t) >= ABANDON_MS {
                 del_to = del_to.max(r.w);
-                keys.extend(r.r.iter().map(|k| log.chunk_name(k)));
-            } else {
-                young.push(r);
+                chunks.extend(r.r);
+                ripe_t = Some(r.t);
+                continue;
+            }
+            // Snapshots of one second share an entry, dated by the latest: deletion
+            // waits at most a second longer, and the list stays a minute's seconds long.
+            match young.last_mut() {
+                Some(last) if last.t / 1000 == r.t / 1000 => {
+                    last.w = last.w.max(r.w);
+                    last.t = last.t.max(r.t);
+                    last.r.extend(r.r);
+                }
+                _ => young.push(r),
             }
         }
-        keys.extend((self.del + 1..=del_to).map(|slot| log.event_key(slot)));
-        (young, del_to, keys)
+        // A bounded share per compaction, the oldest first, so a backlog (a burst of
+        // writes a minute ago) is paid off in steps rather than by one request.
+        let take = chunks.len().min(DELETE_PER_COMPACTION);
+        let rest = chunks.split_off(take);
+        let budget = (DELETE_PER_COMPACTION - take) as i64;
+        let del = del_to.min(self.del.saturating_add(budget));
+        // What is left stays due, for the next compaction.
+        if let Some(t) = ripe_t.filter(|_| !rest.is_empty() || del < del_to) {
+            young.insert(
+                0,
+                Recent {
+                    w: del_to,
+                    t,
+                    r: rest,
+                },
+            );
+        }
+        let mut keys: Vec<String> = chunks.iter().map(|k| log.chunk_name(k)).collect();
+        keys.extend((self.del + 1..=del).map(|slot| log.event_key(slot)));
+        (young, del, keys)
     }
 }
 
@@ -450,6 +482,38 @@ impl<'s> Log<'s> {
             }
             pos += n;
         }
+        self.prefetch_with_records(st, keys)
+    }
+
+    /// Reads, in one batch, the chunks a compaction may rewrite (the last, which takes
+    /// the new adds, and those the tail removes from) and the verifier's records.
+    fn prefetch_compaction(&self, st: &State) -> Result<()> {
+        let removes: Vec<Option<i64>> = st
+            .tail
+            .iter()
+            .filter_map(|(_, t)| match t {
+                Tail::Event(Event::Remove { at, .. }) => Some(*at),
+                _ => None,
+            })
+            .collect();
+        let last = st.meta.chunks.len().saturating_sub(1);
+        let keys = st
+            .meta
+            .chunks
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                *i == last
+                    || removes
+                        .iter()
+                        .any(|at| at.is_none_or(|s| s >= c.lo && s <= c.hi))
+            })
+            .map(|(_, c)| self.chunk_key(c))
+            .collect();
+        self.prefetch_with_records(st, keys)
+    }
+
+    fn prefetch_with_records(&self, st: &State, mut keys: Vec<String>) -> Result<()> {
         if let Some(prefix) = &self.records {
             for (_, t) in &st.tail {
                 if let Tail::Event(Event::Add { i, .. }) = t {
@@ -560,9 +624,7 @@ impl<'s> Log<'s> {
     /// readers, writers and other compactions.
     pub fn compact(&self, now: i64, verify: &Verify<'_>) -> Result<()> {
         let st = self.state()?;
-        // Every chunk may be rewritten and every tail add verified: one batch for all.
-        let everything: Vec<usize> = st.meta.chunks.iter().map(|c| c.n).collect();
-        self.prefetch(&st, &everything, 0, usize::MAX)?;
+        self.prefetch_compaction(&st)?;
         let overlay = Overlay::build(&st, now, verify)?;
         if overlay.watermark <= st.meta.w {
             return Ok(());
