@@ -2,7 +2,7 @@
 # Serves the scim-edge component through the test host and, as a peer, scim2-server
 # (PyPI) with its own CLI, both on 127.0.0.1; drives the same Okta-like workload through
 # each with the same client and concurrency; serves the one-get floor component through
-# the same host. Prints Markdown tables.
+# the same host, measured right after scim-edge at each size. Prints Markdown tables.
 #
 #   bench/spin.sh [USERS ...]      default: 1000 100000
 # Env: THREADS (8), OPS (2000); PEER=0 skips scim2-server; PROFILE=edge serves the edge
@@ -44,6 +44,10 @@ trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
 
 echo "| server | operation | requests | req/s | p50 ms | p99 ms | errors |"
 echo "|---|---|---:|---:|---:|---:|---:|"
+P3=$(free_port)
+target/debug/scim-edge-host --wasm target/wasm32-wasip2/release/scim_edge_floor.wasm --listen "127.0.0.1:$P3" --workers 2 >/dev/null &
+PIDS+=($!)
+wait_up "$P3"
 for USERS in "${SCALES[@]}"; do
   P1=$(free_port)
   SPIN_VARIABLE_ORGANIZATIONS="{\"$ORG\": {\"keys\": [\"$HASH\"], \"policy\": \"strict\"}}" \
@@ -51,6 +55,8 @@ for USERS in "${SCALES[@]}"; do
   PIDS+=($!)
   wait_up "$P1"
   target/debug/scim-edge-load --base "http://127.0.0.1:$P1/v2/$ORG" --key "$KEY" --users "$USERS" --threads "$THREADS" --ops "$OPS" --label "scim-edge @$USERS"
+  # The floor right after, in the same phase of the machine, for the ratio.
+  target/debug/scim-edge-load --base "http://127.0.0.1:$P3" --key x --floor --threads "$THREADS" --ops "$OPS" --label "floor @$USERS"
 
   [ "$PEER" = 0 ] && continue
   P2=$(free_port)
@@ -60,8 +66,3 @@ for USERS in "${SCALES[@]}"; do
   target/debug/scim-edge-load --base "http://127.0.0.1:$P2" --key "$KEY" --users "$USERS" --threads "$THREADS" --ops "$OPS" --label "scim2-server @$USERS"
 done
 
-P3=$(free_port)
-target/debug/scim-edge-host --wasm target/wasm32-wasip2/release/scim_edge_floor.wasm --listen "127.0.0.1:$P3" --workers 2 >/dev/null &
-PIDS+=($!)
-wait_up "$P3"
-target/debug/scim-edge-load --base "http://127.0.0.1:$P3" --key x --floor --threads "$THREADS" --ops "$OPS" --label "floor"

@@ -58,6 +58,16 @@ fn clean(report: &Value) -> bool {
         .all(|k| report[k] == 0)
 }
 
+/// Every key and value of an organization.
+fn everything_of(h: &H, org: &str) -> Vec<(String, Option<Vec<u8>>)> {
+    h.store
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with(org))
+        .map(|k| (k.clone(), h.store.get(&k).unwrap()))
+        .collect()
+}
+
 /// Deletes the event in `slot` of a log, as a second writer in that slot would have
 /// overwritten it.
 fn lose(h: &H, log: &str, slot: i64) {
@@ -75,13 +85,7 @@ fn lost_log_writes_come_back_exact_and_a_clean_org_is_left_alone() {
     let (s, _) = h.call("PATCH", &format!("/v2/{STRICT}/Groups/{gid}"), Some(json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": value}]})));
     assert_eq!(s, 200);
     let other = h.user(OTHER, "keep@x.io");
-    let before_other = h
-        .store
-        .keys()
-        .into_iter()
-        .filter(|k| k.starts_with(OTHER))
-        .map(|k| (h.store.get(&k).unwrap(), k))
-        .collect::<Vec<_>>();
+    let before_other = everything_of(&h, OTHER);
     assert!(clean(&repair(&h, STRICT)));
 
     let mut want_users = users.clone();
@@ -128,14 +132,7 @@ fn lost_log_writes_come_back_exact_and_a_clean_org_is_left_alone() {
     assert!(clean(&repair(&h, STRICT)));
 
     // Nothing of the other organization changed.
-    let after_other = h
-        .store
-        .keys()
-        .into_iter()
-        .filter(|k| k.starts_with(OTHER))
-        .map(|k| (h.store.get(&k).unwrap(), k))
-        .collect::<Vec<_>>();
-    assert_eq!(before_other, after_other);
+    assert_eq!(before_other, everything_of(&h, OTHER));
     assert_eq!(listed(&h, OTHER, "Users"), vec![other]);
 }
 

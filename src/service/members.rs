@@ -87,13 +87,8 @@ impl<'a> Service<'a> {
             (self.keys().marker(gid, &uid), slot.to_string().into_bytes()),
             ug.add_event(uslot, gid, None, now)?,
         ])?;
-        if Log::due(slot) {
-            gm.compact(now, &always_live)?;
-        }
-        if Log::due(uslot) {
-            ug.compact(now, &always_live)?;
-        }
-        Ok(())
+        self.compact_if_due(&gm, slot)?;
+        self.compact_if_due(&ug, uslot)
     }
 
     /// Removes a member; removing a non-member succeeds (Okta's stale links).
@@ -115,11 +110,14 @@ impl<'a> Service<'a> {
             gm.remove_event(slot, &uid, None, now)?,
             ug.remove_event(uslot, gid, None, now)?,
         ])?;
+        self.compact_if_due(&gm, slot)?;
+        self.compact_if_due(&ug, uslot)
+    }
+
+    /// Compacts a membership log when `slot`, just written, is due.
+    pub(super) fn compact_if_due(&self, log: &Log<'_>, slot: i64) -> Result<()> {
         if Log::due(slot) {
-            gm.compact(now, &always_live)?;
-        }
-        if Log::due(uslot) {
-            ug.compact(now, &always_live)?;
+            log.compact(self.now(), &always_live)?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use super::layout::{LogName, Record};
 use super::record::str_of;
 use super::Service;
 use crate::error::Result;
-use crate::log::{always_live, Entry, Log};
+use crate::log::{always_live, Entry};
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -188,13 +188,6 @@ impl<'a> Service<'a> {
             let slot = log.remove(gid, None, now)?;
             self.compact_if_due(&log, slot)?;
             t.groups_removed += 1;
-        }
-        Ok(())
-    }
-
-    fn compact_if_due(&self, log: &Log<'_>, slot: i64) -> Result<()> {
-        if Log::due(slot) {
-            log.compact(self.now(), &always_live)?;
         }
         Ok(())
     }
