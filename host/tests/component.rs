@@ -260,3 +260,42 @@ fn health_route_over_http() {
     );
     assert!(!String::from_utf8_lossy(&r.body).contains(STRICT));
 }
+
+/// Each manifest builds the artifact its host loads and points at it: `spin.toml` the
+/// build with atomics, `spin.edge.toml` the one without, in its own target directory.
+#[test]
+fn each_manifest_builds_and_serves_its_own_artifact() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (file, features, source) in [
+        (
+            "spin.toml",
+            "--features atomics\"",
+            "target/wasm32-wasip2/release/scim_edge.wasm",
+        ),
+        (
+            "spin.edge.toml",
+            "--features spin --target-dir target/edge\"",
+            "target/edge/wasm32-wasip2/release/scim_edge.wasm",
+        ),
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let line = |key: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(key))
+                .unwrap_or_else(|| panic!("{file} has no {key}"))
+                .to_string()
+        };
+        assert_eq!(line("source"), format!("source = \"{source}\""), "{file}");
+        let build = line("command");
+        assert!(
+            build.contains("cargo build --lib --target wasm32-wasip2 --release")
+                && build.ends_with(features),
+            "{file}: {build}"
+        );
+        assert_eq!(line("key_value_stores"), "key_value_stores = [\"default\"]");
+        assert_eq!(
+            line("allowed_outbound_hosts"),
+            "allowed_outbound_hosts = []"
+        );
+    }
+}
