@@ -299,3 +299,93 @@ fn each_manifest_builds_and_serves_its_own_artifact() {
         );
     }
 }
+
+/// The round-trip budgets hold through the built component on its host, as the native
+/// budget test finds them in the core: averaged over 64 calls so compactions count.
+#[test]
+fn round_trip_budgets_hold_through_the_component() {
+    let s = server();
+    let base = format!("/v2/{STRICT}");
+    let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "externalId": format!("x-{name}"), "emails": [{"primary": true, "value": name}], "active": true});
+    let average = |n: usize, f: &dyn Fn(usize) -> scim_edge_host::client::Reply| {
+        let calls: u64 = (0..n)
+            .map(|i| {
+                let r = f(i);
+                assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
+                kv(&r).calls
+            })
+            .sum();
+        calls as f64 / n as f64
+    };
+    let ids: Vec<String> = (0..160)
+        .map(|i| {
+            let r = call(
+                &s,
+                "POST",
+                &format!("{base}/Users"),
+                Some(&user(&format!("b{i}@x.io"))),
+            );
+            json(&r)["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let g = call(
+        &s,
+        "POST",
+        &format!("{base}/Groups"),
+        Some(&json!({"displayName": "B"})),
+    );
+    let gid = json(&g)["id"].as_str().unwrap().to_string();
+    let patch = |uid: &str| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}]});
+    let adds = average(64, &|i| {
+        call(
+            &s,
+            "PATCH",
+            &format!("{base}/Groups/{gid}?excludedAttributes=members"),
+            Some(&patch(&ids[i])),
+        )
+    });
+    let creates = average(64, &|i| {
+        call(
+            &s,
+            "POST",
+            &format!("{base}/Users"),
+            Some(&user(&format!("c{i}@x.io"))),
+        )
+    });
+    let gets = average(64, &|i| {
+        call(&s, "GET", &format!("{base}/Users/{}", ids[i]), None)
+    });
+    let lookups = average(64, &|i| {
+        call(
+            &s,
+            "GET",
+            &format!("{base}/Users?filter=userName%20eq%20%22b{i}%40x.io%22"),
+            None,
+        )
+    });
+    let deactivations = average(64, &|i| {
+        call(
+            &s,
+            "PATCH",
+            &format!("{base}/Users/{}", ids[i]),
+            Some(
+                &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]}),
+            ),
+        )
+    });
+    let pages = average(8, &|i| {
+        call(
+            &s,
+            "GET",
+            &format!("{base}/Users?startIndex={}&count=100", 1 + i * 7),
+            None,
+        )
+    });
+    eprintln!("{}: create {creates}, GET {gets}, eq {lookups}, deactivate {deactivations}, member add {adds}, page {pages}", profile());
+    assert!(creates <= 6.0, "create {creates}");
+    assert!(gets <= 2.0, "GET by id {gets}");
+    assert!(lookups <= 2.0, "userName eq {lookups}");
+    assert!(deactivations <= 3.0, "deactivate {deactivations}");
+    assert!(adds <= 4.25, "member add {adds}");
+    assert!(pages <= 4.0, "page of 100 {pages}");
+}
