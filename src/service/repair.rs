@@ -10,7 +10,7 @@ use super::layout::{LogName, Record};
 use super::record::str_of;
 use super::Service;
 use crate::error::Result;
-use crate::log::{always_live, Entry};
+use crate::log::{always_live, Entry, Log};
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,27 +137,19 @@ impl<'a> Service<'a> {
     /// Appends to a group's member log the adds and removes its markers call for.
     fn repair_members(&self, gid: &str, want: &BTreeSet<String>, t: &mut Tally) -> Result<()> {
         let log = self.log(LogName::GroupMembers(gid));
-        let now = self.now();
-        let have: BTreeSet<String> = log
-            .all(now, &always_live)?
-            .entries
-            .into_iter()
-            .map(|e| e.id)
-            .collect();
+        let have = self.ids_in(&log)?;
         let missing: Vec<&String> = want.difference(&have).collect();
         self.prefetch_records(ResourceKind::User, missing.iter().map(|s| s.as_str()));
+        let mut adds = Vec::with_capacity(missing.len());
         for uid in missing {
             let user: Option<Record> = self.load(ResourceKind::User, uid)?;
-            let display = user.as_ref().and_then(|u| str_of(&u.doc, "userName"));
-            let slot = log.add(uid, display, now)?;
-            self.compact_if_due(&log, slot)?;
-            t.members_added += 1;
+            let display = user.and_then(|u| str_of(&u.doc, "userName").map(str::to_string));
+            adds.push((uid.as_str(), display));
         }
-        for uid in have.difference(want) {
-            let slot = log.remove(uid, None, now)?;
-            self.compact_if_due(&log, slot)?;
-            t.members_removed += 1;
-        }
+        let extra: Vec<&str> = have.difference(want).map(String::as_str).collect();
+        let (added, removed) = self.append(&log, adds, extra)?;
+        t.members_added += added;
+        t.members_removed += removed;
         Ok(())
     }
 
@@ -171,24 +163,51 @@ impl<'a> Service<'a> {
         t: &mut Tally,
     ) -> Result<()> {
         let log = self.log(LogName::UserGroups(uid));
-        let now = self.now();
-        let have: BTreeSet<String> = log
-            .all(now, &always_live)?
+        let mut have = self.ids_in(&log)?;
+        have.retain(|g| groups.contains(g));
+        let adds = want
+            .iter()
+            .filter(|g| !have.contains(**g))
+            .map(|g| (*g, None))
+            .collect();
+        let extra = have
+            .iter()
+            .map(String::as_str)
+            .filter(|g| !want.contains(g))
+            .collect();
+        let (added, removed) = self.append(&log, adds, extra)?;
+        t.groups_added += added;
+        t.groups_removed += removed;
+        Ok(())
+    }
+
+    /// The ids a membership log holds.
+    fn ids_in(&self, log: &Log<'_>) -> Result<BTreeSet<String>> {
+        Ok(log
+            .all(self.now(), &always_live)?
             .entries
             .into_iter()
             .map(|e| e.id)
-            .filter(|g| groups.contains(g))
-            .collect();
-        for gid in want.iter().filter(|g| !have.contains(**g)) {
-            let slot = log.add(gid, None, now)?;
-            self.compact_if_due(&log, slot)?;
-            t.groups_added += 1;
+            .collect())
+    }
+
+    /// Appends the adds (with their displays) and the removes by id; their counts.
+    fn append(
+        &self,
+        log: &Log<'_>,
+        adds: Vec<(&str, Option<String>)>,
+        removes: Vec<&str>,
+    ) -> Result<(usize, usize)> {
+        let now = self.now();
+        let counts = (adds.len(), removes.len());
+        for (id, display) in adds {
+            let slot = log.add(id, display.as_deref(), now)?;
+            self.compact_if_due(log, slot)?;
         }
-        for gid in have.iter().filter(|g| !want.contains(g.as_str())) {
-            let slot = log.remove(gid, None, now)?;
-            self.compact_if_due(&log, slot)?;
-            t.groups_removed += 1;
+        for id in removes {
+            let slot = log.remove(id, None, now)?;
+            self.compact_if_due(log, slot)?;
         }
-        Ok(())
+        Ok(counts)
     }
 }
