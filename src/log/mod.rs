@@ -157,7 +157,9 @@ impl<'s> Log<'s> {
         self
     }
 
-    fn counter(&self) -> String {
+    /// The key of the slot counter, for callers that read it ahead (without atomics a
+    /// slot is taken by reading it and writing it back).
+    pub fn counter_key(&self) -> String {
         format!("{}/n", self.base)
     }
     fn event_key(&self, slot: i64) -> String {
@@ -170,12 +172,12 @@ impl<'s> Log<'s> {
     /// Takes the next slot. Callers that must record the slot elsewhere before the event
     /// is written (a user document's listing slot) take it first.
     pub fn allocate(&self) -> Result<i64> {
-        Ok(self.store.increment(&self.counter(), 1)?)
+        Ok(self.store.increment(&self.counter_key(), 1)?)
     }
 
     /// The highest slot allocated so far: it changes whenever the collection does.
     pub fn top(&self) -> Result<i64> {
-        let key = self.counter();
+        let key = self.counter_key();
         let bytes = self.store.get(&key)?;
         self.counter_value(&key, bytes)
     }
@@ -192,10 +194,9 @@ impl<'s> Log<'s> {
         }
     }
 
-    /// The keys a read of this collection asks for first, for callers that batch them
-    /// with their own reads.
-    pub fn head_keys(&self) -> [String; 2] {
-        [self.meta_key(), self.counter()]
+    /// The keys a read of this collection asks for first: the snapshot and the counter.
+    fn head_keys(&self) -> [String; 2] {
+        [self.meta_key(), self.counter_key()]
     }
 
     /// Writes an add event in a slot taken with [`Log::allocate`].
@@ -271,7 +272,7 @@ impl<'s> Log<'s> {
         let head = self.head_keys();
         let mut got = self.store.get_many(&head)?.into_iter();
         let meta = self.decode_meta(got.next().flatten())?;
-        let top = self.counter_value(&self.counter(), got.next().flatten())?;
+        let top = self.counter_value(&self.counter_key(), got.next().flatten())?;
         let keys: Vec<String> = (meta.w + 1..=top).map(|s| self.event_key(s)).collect();
         let values = if keys.is_empty() {
             Vec::new()
@@ -313,9 +314,10 @@ impl<'s> Log<'s> {
         })
     }
 
-    /// Reads, in one batch, the chunks a page of `[start, end)` touches and the records
-    /// the verifier will read for the tail's adds.
-    fn prefetch(&self, st: &State, counts: &[usize], start: usize, end: usize) -> Result<()> {
+    /// Asks the store to read ahead, in one batch (a request's cache does; a plain store
+    /// reads nothing), the chunks a page of `[start, end)` touches and the records the
+    /// verifier will read for the tail's adds.
+    fn prefetch(&self, st: &State, counts: &[usize], start: usize, end: usize) {
         let mut keys = Vec::new();
         let mut pos = 0usize;
         for (c, n) in st.meta.chunks.iter().zip(counts) {
@@ -330,9 +332,10 @@ impl<'s> Log<'s> {
         self.prefetch_with_records(st, keys)
     }
 
-    /// Reads, in one batch, the chunks a compaction may rewrite (the last, which takes
-    /// the new adds, and those the tail removes from) and the verifier's records.
-    fn prefetch_compaction(&self, st: &State) -> Result<()> {
+    /// Asks the store to read ahead, in one batch, the chunks a compaction may rewrite
+    /// (the last, which takes the new adds, and those the tail removes from) and the
+    /// verifier's records.
+    fn prefetch_compaction(&self, st: &State) {
         let removes: Vec<Option<i64>> = st
             .tail
             .iter()
@@ -358,7 +361,7 @@ impl<'s> Log<'s> {
         self.prefetch_with_records(st, keys)
     }
 
-    fn prefetch_with_records(&self, st: &State, mut keys: Vec<String>) -> Result<()> {
+    fn prefetch_with_records(&self, st: &State, mut keys: Vec<String>) {
         if let Some(prefix) = &self.records {
             for (_, t) in &st.tail {
                 if let Tail::Event(Event::Add { i, .. }) = t {
@@ -366,10 +369,7 @@ impl<'s> Log<'s> {
                 }
             }
         }
-        if keys.len() > 1 {
-            self.store.get_many(&keys)?;
-        }
-        Ok(())
+        self.store.prefetch(&keys);
     }
 
     /// Reads entries `[start, start + count)` in slot order and the total.
@@ -407,7 +407,7 @@ impl<'s> Log<'s> {
         // verdicts, so the chunks and the verifier's reads go in one batch.
         let unverified = Overlay::build(st, now, &always_live)?;
         let raw_counts = unverified.chunk_counts(&st.meta);
-        self.prefetch(st, &raw_counts, start, start.saturating_add(count))?;
+        self.prefetch(st, &raw_counts, start, start.saturating_add(count));
         let overlay = Overlay::build(st, now, verify)?;
         let chunk_counts = overlay.chunk_counts(&st.meta);
         let snap_total: usize = chunk_counts.iter().sum();

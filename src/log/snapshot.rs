@@ -145,44 +145,69 @@ impl Log<'_> {
         let mut written = Vec::new();
         let mut chunks = Vec::new();
         for (n, part) in entries.chunks(CHUNK).enumerate() {
-            let k = format!("r{top}.{n}");
-            written.push((self.chunk_name(&k), encode(&part)?));
-            chunks.push(ChunkRef {
-                k,
-                lo: part.first().map_or(0, |e| e.slot),
-                hi: part.last().map_or(0, |e| e.slot),
-                n: part.len(),
-            });
+            chunks.push(self.chunk(format!("r{top}.{n}"), part, &mut written)?);
         }
         let made = Recent {
             w: top,
             t: now,
             r: old.chunks.iter().map(|c| c.k.clone()).collect(),
         };
+        self.publish(&old, made, chunks, &written, now)?;
+        Ok(true)
+    }
+
+    /// A new chunk holding `entries`, queued in `written`.
+    fn chunk(
+        &self,
+        k: String,
+        entries: &[Entry],
+        written: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<ChunkRef> {
+        written.push((self.chunk_name(&k), encode(&entries)?));
+        Ok(ChunkRef {
+            k,
+            lo: entries.first().map_or(0, |e| e.slot),
+            hi: entries.last().map_or(0, |e| e.slot),
+            n: entries.len(),
+        })
+    }
+
+    /// Writes the snapshot that succeeds `old` (`made` says its watermark, when, and the
+    /// chunks it replaces): its new chunks first, then the record that names them, then
+    /// what is now old enough to delete (see [`Meta::retire`]).
+    fn publish(
+        &self,
+        old: &Meta,
+        made: Recent,
+        chunks: Vec<ChunkRef>,
+        written: &[(String, Vec<u8>)],
+        changed: i64,
+    ) -> Result<()> {
+        let (w, now) = (made.w, made.t);
         let (recent, del, obsolete) = old.retire(made, now, self);
         let meta = Meta {
-            w: top,
+            w,
             pw: 0,
             del,
             chunks,
             garbage: Vec::new(),
             recent,
-            t: now,
+            t: changed,
             v: LAYOUT_VERSION,
         };
-        self.store.set_many(&written)?;
+        self.store.set_many(written)?;
         self.store.set(&self.meta_key(), &encode(&meta)?)?;
         if !obsolete.is_empty() {
             self.store.delete_many(&obsolete)?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Folds the tail into the snapshot if it has grown. Safe to run concurrently with
     /// readers, writers and other compactions.
     pub fn compact(&self, now: i64, verify: &Verify<'_>) -> Result<()> {
         let st = self.state()?;
-        self.prefetch_compaction(&st)?;
+        self.prefetch_compaction(&st);
         let overlay = Overlay::build(&st, now, verify)?;
         if overlay.watermark <= st.meta.w {
             return Ok(());
@@ -234,13 +259,7 @@ impl Log<'_> {
             // overwrite one another's chunks.
             let k = format!("{}-{gen}.{next_name}", st.meta.w);
             next_name += 1;
-            written.push((self.chunk_name(&k), encode(&entries)?));
-            Ok(ChunkRef {
-                k,
-                lo: entries.first().map_or(0, |e| e.slot),
-                hi: entries.last().map_or(0, |e| e.slot),
-                n: entries.len(),
-            })
+            self.chunk(k, entries, &mut written)
         };
         let mut new_chunks: Vec<Option<Vec<ChunkRef>>> = vec![None; chunks.len()];
         for (i, entries) in touched {
@@ -282,24 +301,7 @@ impl Log<'_> {
             t: now,
             r: replaced,
         };
-        let (recent, del, obsolete) = st.meta.retire(made, now, self);
-        let meta = Meta {
-            w: overlay.watermark,
-            pw: 0,
-            del,
-            chunks: merged,
-            garbage: Vec::new(),
-            recent,
-            t: st.meta.t.max(overlay.changed),
-            v: LAYOUT_VERSION,
-        };
-        // Chunks before the snapshot that names them; what it makes obsolete only
-        // after it, and only once no request can still be using it.
-        self.store.set_many(&written)?;
-        self.store.set(&self.meta_key(), &encode(&meta)?)?;
-        if !obsolete.is_empty() {
-            self.store.delete_many(&obsolete)?;
-        }
-        Ok(())
+        let changed = st.meta.t.max(overlay.changed);
+        self.publish(&st.meta, made, merged, &written, changed)
     }
 }
