@@ -178,13 +178,10 @@ impl<'a> Service<'a> {
         // The group, its version and every member the plan names, in one batch; errors
         // keep their order (404, 412, then the operations').
         if let Some(gid) = parse_uuid(id) {
-            let mut keys = vec![self.keys().record(ResourceKind::Group, &gid)];
-            keys.extend(
-                self.log(LogName::GroupMembers(&gid))
-                    .head_keys()
-                    .into_iter()
-                    .skip(1),
-            );
+            let mut keys = vec![
+                self.keys().record(ResourceKind::Group, &gid),
+                self.log(LogName::GroupMembers(&gid)).counter_key(),
+            ];
             if let Ok(plan) = &plan {
                 keys.extend(self.member_keys(&gid, plan_ids(plan)));
             }

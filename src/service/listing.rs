@@ -142,10 +142,10 @@ impl<'a> Service<'a> {
                 let page = log.all(now, &|e, t| self.verify_listing(kind, e, t))?;
                 for batch in page.entries.chunks(SCAN_BATCH) {
                     self.prefetch_records(kind, batch.iter().map(|e| e.id.as_str()));
-                }
-                for e in page.entries {
-                    if let Some(rec) = self.load(kind, &e.id)? {
-                        candidates.push((e.id, rec));
+                    for e in batch {
+                        if let Some(rec) = self.load(kind, &e.id)? {
+                            candidates.push((e.id.clone(), rec));
+                        }
                     }
                 }
             }

@@ -152,13 +152,13 @@ impl<'a> Service<'a> {
         let atomic = self.store.atomic();
         let mut keys = Vec::new();
         if !atomic {
-            keys.extend(self.log(LogName::GroupMembers(gid)).head_keys());
+            keys.push(self.log(LogName::GroupMembers(gid)).counter_key());
         }
         for uid in uids.into_iter().filter_map(parse_uuid) {
             keys.push(self.keys().marker(gid, &uid));
             keys.push(self.keys().record(ResourceKind::User, &uid));
             if !atomic {
-                keys.extend(self.log(LogName::UserGroups(&uid)).head_keys());
+                keys.push(self.log(LogName::UserGroups(&uid)).counter_key());
             }
         }
         keys

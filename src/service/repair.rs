@@ -8,6 +8,7 @@
 
 use super::layout::{LogName, Record};
 use super::record::str_of;
+use super::users::GROUPS_READ_AHEAD;
 use super::Service;
 use crate::error::Result;
 use crate::log::{always_live, Entry, Log};
@@ -66,14 +67,17 @@ impl<'a> Service<'a> {
         let mut user_groups: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for gid in &groups {
             let members = markers.get(gid).unwrap_or(&none);
-            let live: BTreeSet<String> = members.intersection(&users).cloned().collect();
+            let (live, gone): (BTreeSet<&str>, BTreeSet<&str>) = members
+                .iter()
+                .map(String::as_str)
+                .partition(|u| users.contains(*u));
             // A marker outliving its user (a delete cut short) is dropped.
-            for gone in members.difference(&live) {
-                self.store.delete(&self.keys().marker(gid, gone))?;
+            for u in &gone {
+                self.store.delete(&self.keys().marker(gid, u))?;
                 tally.stale_markers += 1;
             }
             self.repair_members(gid, &live, &mut tally)?;
-            for u in members.intersection(&users) {
+            for u in live {
                 user_groups.entry(u).or_default().insert(gid);
             }
         }
@@ -82,7 +86,10 @@ impl<'a> Service<'a> {
         for batch in all.chunks(BATCH / 4) {
             let ahead: Vec<String> = batch
                 .iter()
-                .flat_map(|u| self.log(LogName::UserGroups(u)).read_ahead(2))
+                .flat_map(|u| {
+                    self.log(LogName::UserGroups(u))
+                        .read_ahead(GROUPS_READ_AHEAD)
+                })
                 .collect();
             self.store.prefetch(&ahead);
             for uid in batch {
@@ -135,18 +142,26 @@ impl<'a> Service<'a> {
     }
 
     /// Appends to a group's member log the adds and removes its markers call for.
-    fn repair_members(&self, gid: &str, want: &BTreeSet<String>, t: &mut Tally) -> Result<()> {
+    fn repair_members(&self, gid: &str, want: &BTreeSet<&str>, t: &mut Tally) -> Result<()> {
         let log = self.log(LogName::GroupMembers(gid));
         let have = self.ids_in(&log)?;
-        let missing: Vec<&String> = want.difference(&have).collect();
-        self.prefetch_records(ResourceKind::User, missing.iter().map(|s| s.as_str()));
+        let missing: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|u| !have.contains(*u))
+            .collect();
+        self.prefetch_records(ResourceKind::User, missing.iter().copied());
         let mut adds = Vec::with_capacity(missing.len());
         for uid in missing {
             let user: Option<Record> = self.load(ResourceKind::User, uid)?;
             let display = user.and_then(|u| str_of(&u.doc, "userName").map(str::to_string));
-            adds.push((uid.as_str(), display));
+            adds.push((uid, display));
         }
-        let extra: Vec<&str> = have.difference(want).map(String::as_str).collect();
+        let extra: Vec<&str> = have
+            .iter()
+            .map(String::as_str)
+            .filter(|u| !want.contains(u))
+            .collect();
         let (added, removed) = self.append(&log, adds, extra)?;
         t.members_added += added;
         t.members_removed += removed;

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 /// Membership events of a user's group log read with its head, before the log says how
 /// many there are: a user in one or two groups is then read in one batch.
-const GROUPS_READ_AHEAD: i64 = 2;
+pub(super) const GROUPS_READ_AHEAD: i64 = 2;
 
 impl<'a> Service<'a> {
     /// Reads a user's record and the head of its groups in one batch.
@@ -129,7 +129,7 @@ impl<'a> Service<'a> {
             ahead.push(self.keys().index(IndexKind::UserExternal, ext));
         }
         if !self.store.atomic() {
-            ahead.extend(listing.head_keys().into_iter().skip(1));
+            ahead.push(listing.counter_key());
         }
         self.store.prefetch(&ahead);
         let (id, first) = self.claim_user_id(&name)?;
@@ -186,7 +186,8 @@ impl<'a> Service<'a> {
                 }
             }
         }
-        if str_of(&doc, "externalId") != str_of(&old.doc, "externalId") {
+        let ext_changed = str_of(&old.doc, "externalId") != str_of(&doc, "externalId");
+        if ext_changed {
             self.check_unique(IndexKind::UserExternal, &doc, Some(id))?;
         }
         let rec = Record {
@@ -201,15 +202,11 @@ impl<'a> Service<'a> {
             self.set_index(IndexKind::UserName, &new_name, id)?;
             self.clear_index(IndexKind::UserName, &old_name, id)?;
         }
-        let (old_ext, new_ext) = (
-            str_of(&old.doc, "externalId"),
-            str_of(&rec.doc, "externalId"),
-        );
-        if old_ext != new_ext {
-            if let Some(e) = new_ext {
+        if ext_changed {
+            if let Some(e) = str_of(&rec.doc, "externalId") {
                 self.set_index(IndexKind::UserExternal, e, id)?;
             }
-            if let Some(e) = old_ext {
+            if let Some(e) = str_of(&old.doc, "externalId") {
                 self.clear_index(IndexKind::UserExternal, e, id)?;
             }
         }
