@@ -175,13 +175,12 @@ impl<'a> Service<'a> {
             .into_iter()
             .try_for_each(|op| split_group_op(op, &mut doc_ops, &mut member_ops));
         let plan = plan_members(&member_ops);
-        // The group, its version and every member the plan names, in one batch; errors
-        // keep their order (404, 412, then the operations').
+        // The group, the head of its member log (the version, and what a compaction or
+        // an answer with members reads first) and every member the plan names, in one
+        // batch; errors keep their order (404, 412, then the operations').
         if let Some(gid) = parse_uuid(id) {
-            let mut keys = vec![
-                self.keys().record(ResourceKind::Group, &gid),
-                self.log(LogName::GroupMembers(&gid)).counter_key(),
-            ];
+            let mut keys = vec![self.keys().record(ResourceKind::Group, &gid)];
+            keys.extend(self.log(LogName::GroupMembers(&gid)).read_ahead(0));
             if let Ok(plan) = &plan {
                 keys.extend(self.member_keys(&gid, plan_ids(plan)));
             }
