@@ -41,6 +41,7 @@ impl Env {
                 OrgConfig {
                     keys: vec![KeyHash::of(KEY)],
                     policy: Policy::Strict,
+                    vault: None,
                 },
             );
         }

@@ -5,6 +5,7 @@ use crate::auth::KeyHash;
 use crate::ids::OrgId;
 use crate::okta::Policy;
 use crate::service::Limits;
+use crate::vault::config::{VaultConfig, VaultDto};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -15,6 +16,8 @@ pub struct OrgConfig {
     pub keys: Vec<KeyHash>,
     /// How Okta's rules apply.
     pub policy: Policy,
+    /// The vault the organization is provisioned into, when it has one.
+    pub vault: Option<VaultConfig>,
 }
 
 /// The whole configuration.
@@ -32,6 +35,8 @@ pub(crate) struct OrgDto {
     keys: Vec<String>,
     #[serde(default)]
     policy: Option<String>,
+    #[serde(default)]
+    vault: Option<VaultDto>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +79,7 @@ pub fn org_config(path: &str, keys: &[String], policy: Option<&str>) -> Result<O
     Ok(OrgConfig {
         keys: hashes,
         policy,
+        vault: None,
     })
 }
 
@@ -100,6 +106,21 @@ impl LimitsDto {
     }
 }
 
+/// A parse error fit for a log: serde quotes a mistyped string's value, which may be a
+/// vault's client secret, so such errors give only where they are.
+fn quiet(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.contains(": string \"") {
+        format!(
+            "a value has the wrong type at line {} column {}",
+            e.line(),
+            e.column()
+        )
+    } else {
+        text
+    }
+}
+
 pub(crate) fn checked_orgs(
     dto: BTreeMap<String, OrgDto>,
     prefix: &str,
@@ -109,7 +130,11 @@ pub(crate) fn checked_orgs(
         let path = format!("{prefix}{id}");
         let org = OrgId::parse(&id)
             .ok_or_else(|| format!("{path}: the organization id must be a UUID"))?;
-        orgs.insert(org, org_config(&path, &o.keys, o.policy.as_deref())?);
+        let mut cfg = org_config(&path, &o.keys, o.policy.as_deref())?;
+        if let Some(v) = o.vault {
+            cfg.vault = Some(v.checked(&format!("{path}.vault"))?);
+        }
+        orgs.insert(org, cfg);
     }
     Ok(orgs)
 }
@@ -119,7 +144,7 @@ pub(crate) fn checked_orgs(
 /// of its own; `label` names that variable in errors.
 pub fn parse_organizations(json: &str, label: &str) -> Result<BTreeMap<OrgId, OrgConfig>, String> {
     let dto: BTreeMap<String, OrgDto> = serde_json::from_str(json)
-        .map_err(|e| format!("{label}: not the expected JSON object: {e}"))?;
+        .map_err(|e| format!("{label}: not the expected JSON object: {}", quiet(&e)))?;
     checked_orgs(dto, &format!("{label}: "))
 }
 
@@ -135,7 +160,7 @@ impl Config {
     /// `{"organizations": {"<uuid>": {"keys": ["<sha256 hex>"], "policy": "strict"}}, "limits": {..}}`.
     pub fn from_json(json: &str) -> Result<Config, String> {
         let dto: ConfigDto =
-            serde_json::from_str(json).map_err(|e| format!("configuration: {e}"))?;
+            serde_json::from_str(json).map_err(|e| format!("configuration: {}", quiet(&e)))?;
         Ok(Config {
             orgs: checked_orgs(dto.organizations, "organizations.")?,
             limits: dto.limits.into_limits()?,

@@ -24,3 +24,4 @@ pub mod service;
 mod spin;
 pub mod store;
 pub mod time;
+pub mod vault;

@@ -13,6 +13,10 @@ use crate::resource::Projection;
 use crate::schema::{all_schemas, ResourceKind};
 use crate::service::{etag_list_matches, list_response, ListQuery, Outcome, Service};
 use crate::store::Store;
+use crate::vault::{
+    self,
+    net::{NoOutbound, Outbound},
+};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -26,6 +30,7 @@ pub struct Router<'a> {
     store: &'a dyn Store,
     clock: &'a dyn Clock,
     ids: &'a dyn Ids,
+    out: &'a dyn Outbound,
 }
 
 /// Where a path points, once the prefix and organization are stripped.
@@ -159,6 +164,105 @@ impl<'a> Router<'a> {
             store,
             clock,
             ids,
+            out: &NoOutbound,
+        }
+    }
+
+    /// Gives the router outbound HTTP, for organizations with a vault.
+    pub fn with_outbound(mut self, out: &'a dyn Outbound) -> Self {
+        self.out = out;
+        self
+    }
+
+    fn env(&self) -> vault::Env<'_> {
+        vault::Env {
+            store: self.store,
+            out: self.out,
+            clock: self.clock,
+            ids: self.ids,
+            limits: &self.config.limits,
+        }
+    }
+
+    /// The drain after a request's answer has been sent: for an authenticated change to
+    /// an organization with a vault, on stores with atomics (without them, concurrent
+    /// drains could share a create claim: the edge delivers from `_vault/sync` alone).
+    /// Returns what it did, for the host's log, or `None` when it did not run.
+    pub fn after(
+        &self,
+        req: &Request,
+        resp: &Response,
+    ) -> Option<std::result::Result<vault::Report, String>> {
+        if resp.status >= 400
+            || !self.store.atomic()
+            || !matches!(
+                req.method.to_ascii_uppercase().as_str(),
+                "POST" | "PUT" | "PATCH" | "DELETE"
+            )
+        {
+            return None;
+        }
+        let target = split_path(&req.path)?;
+        if target.rest.first().is_some_and(|s| s.starts_with('_')) {
+            return None;
+        }
+        let org_cfg = self.config.orgs.get(&target.org)?;
+        let v = org_cfg
+            .vault
+            .as_ref()
+            .filter(|v| v.after_request_calls > 0)?;
+        Some(
+            vault::drain(
+                &self.env(),
+                &target.org,
+                org_cfg,
+                v,
+                vault::Trigger::AfterRequest,
+            )
+            .map_err(|e| e.to_string()),
+        )
+    }
+
+    fn vault_route(
+        &self,
+        t: &Target<'_>,
+        method: &str,
+        q: &[(String, String)],
+    ) -> Result<Response> {
+        let org_cfg = self.config.orgs.get(&t.org).ok_or_else(unauthorized)?;
+        let Some(v) = org_cfg.vault.as_ref() else {
+            return Err(ScimError::not_found(
+                "This organization has no vault configured (organizations.<id>.vault)",
+            ));
+        };
+        match (
+            t.rest.get(1).map(|s| s.to_ascii_lowercase()).as_deref(),
+            method,
+        ) {
+            (Some("sync"), "POST") => {
+                let reconcile = param(q, "reconcile")
+                    .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+                let report = vault::drain(
+                    &self.env(),
+                    &t.org,
+                    org_cfg,
+                    v,
+                    vault::Trigger::Sync { reconcile },
+                )?;
+                Ok(Response::json(
+                    200,
+                    &serde_json::to_value(&report).unwrap_or(Value::Null),
+                ))
+            }
+            (Some("status"), "GET") => Ok(Response::json(
+                200,
+                &vault::status(&self.env(), &t.org, org_cfg, v)?,
+            )),
+            (Some("sync"), _) => Err(method_not_allowed("POST")),
+            (Some("status"), _) => Err(method_not_allowed("GET")),
+            _ => Err(ScimError::not_found(
+                "No such vault endpoint; use _vault/sync or _vault/status",
+            )),
         }
     }
 
@@ -193,7 +297,8 @@ impl<'a> Router<'a> {
             org_cfg.policy,
             target.base.clone(),
             &self.config.limits,
-        );
+        )
+        .with_vault(org_cfg.vault.is_some());
         let method = req.method.to_ascii_uppercase();
         // Only endpoints that take a body read one: the others answer 405 or 404 first.
         let takes_body = target.rest.first().is_some_and(|s| {
@@ -339,6 +444,7 @@ impl<'a> Router<'a> {
                 let lq = search_query(body)?;
                 Ok(Response::json(200, &self.root_search(svc, &lq)?))
             }
+            (Some("_vault"), 2) => self.vault_route(t, method, q),
             (Some("_repair"), 1) => {
                 if method != "POST" {
                     return Err(method_not_allowed("POST"));

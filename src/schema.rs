@@ -456,6 +456,43 @@ pub static ENTERPRISE_SCHEMA: Schema = Schema {
     attributes: ENTERPRISE_ATTRS,
 };
 
+/// The vault extension's URN: each user's state in the organization's vault.
+pub const VAULT_URN: &str = "urn:scim-edge:schemas:extension:vault:2.0:User";
+
+/// Vault statuses, as `status` reports them.
+pub const VAULT_STATUSES: &[&str] = &[
+    "pending",
+    "invited",
+    "accepted",
+    "confirmed",
+    "revoked",
+    "staged",
+    "error",
+];
+
+static VAULT_ATTRS: &[AttrDef] = &[
+    attr(
+        "status",
+        "The member's state in the vault: pending (not delivered yet), invited, accepted (waiting for an administrator's Confirm), confirmed, revoked, staged, or error",
+    )
+    .mutability(Mutability::ReadOnly)
+    .canonical(VAULT_STATUSES),
+    attr("memberId", "The member's id in the vault")
+        .exact()
+        .mutability(Mutability::ReadOnly),
+    attr("error", "The vault's last error for this member, while delivery fails")
+        .mutability(Mutability::ReadOnly),
+];
+
+/// The vault extension: read-only, present on users of organizations with a vault. Its
+/// attributes may be named without the URN in filters (`status eq "accepted"`).
+pub static VAULT_SCHEMA: Schema = Schema {
+    id: VAULT_URN,
+    name: "VaultMember",
+    description: "The user's membership in the organization's vault",
+    attributes: VAULT_ATTRS,
+};
+
 /// The core Group schema.
 pub static GROUP_SCHEMA: Schema = Schema {
     id: GROUP_URN,
@@ -509,7 +546,7 @@ impl ResourceKind {
 
     /// Extension schemas.
     pub fn extensions(self) -> &'static [&'static Schema] {
-        static USER_EXTENSIONS: [&Schema; 1] = [&ENTERPRISE_SCHEMA];
+        static USER_EXTENSIONS: [&Schema; 2] = [&ENTERPRISE_SCHEMA, &VAULT_SCHEMA];
         match self {
             ResourceKind::User => &USER_EXTENSIONS,
             ResourceKind::Group => &[],
@@ -537,10 +574,17 @@ impl ResourceKind {
     /// schema or one of this type's extensions.
     pub fn resolve(self, urn: Option<&str>, name: &str) -> Option<Found> {
         match urn {
-            None => self.core_attr(name).map(|attr| Found {
-                extension: None,
-                attr,
-            }),
+            None => match self.core_attr(name) {
+                Some(attr) => Some(Found {
+                    extension: None,
+                    attr,
+                }),
+                None if self == ResourceKind::User => VAULT_SCHEMA.attr(name).map(|attr| Found {
+                    extension: Some(&VAULT_SCHEMA),
+                    attr,
+                }),
+                None => None,
+            },
             Some(u) if u.eq_ignore_ascii_case(self.core().id) => {
                 self.core_attr(name).map(|attr| Found {
                     extension: None,
@@ -581,8 +625,13 @@ impl ResourceKind {
 }
 
 /// Every schema served at `/Schemas`.
-pub fn all_schemas() -> [&'static Schema; 3] {
-    [&USER_SCHEMA, &ENTERPRISE_SCHEMA, &GROUP_SCHEMA]
+pub fn all_schemas() -> [&'static Schema; 4] {
+    [
+        &USER_SCHEMA,
+        &ENTERPRISE_SCHEMA,
+        &VAULT_SCHEMA,
+        &GROUP_SCHEMA,
+    ]
 }
 
 #[cfg(test)]

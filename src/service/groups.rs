@@ -70,6 +70,7 @@ impl<'a> Service<'a> {
         let members = Self::split_members(&mut doc).unwrap_or_default();
         self.check_group_name(&doc, None)?;
         let id = self.ids.new_id();
+        self.mark(ResourceKind::Group, &id)?;
         let now = self.now();
         let listing = self.listing(ResourceKind::Group);
         let slot = listing.allocate()?;
@@ -105,6 +106,7 @@ impl<'a> Service<'a> {
 
     fn write_group(&self, id: &str, old: &Record, doc: Map<String, Value>) -> Result<Record> {
         self.check_group_name(&doc, Some(id))?;
+        self.mark(ResourceKind::Group, id)?;
         let rec = Record {
             doc,
             slot: old.slot,
@@ -207,6 +209,7 @@ impl<'a> Service<'a> {
     pub fn delete_group(&self, id: &str, if_match: Option<&str>) -> Result<Outcome> {
         let (id, rec) = self.require(ResourceKind::Group, id)?;
         check_if_match(if_match, &self.group_version(&id, &rec)?)?;
+        self.mark(ResourceKind::Group, &id)?;
         self.store
             .delete(&self.keys().record(ResourceKind::Group, &id))?;
         let slot = self

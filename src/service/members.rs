@@ -76,6 +76,7 @@ impl<'a> Service<'a> {
             return Ok(());
         };
         let display = display.or_else(|| str_of(&user.doc, "userName"));
+        self.mark(ResourceKind::Group, gid)?;
         let now = self.now();
         let gm = self.log(LogName::GroupMembers(gid));
         let ug = self.log(LogName::UserGroups(&uid));
@@ -100,6 +101,7 @@ impl<'a> Service<'a> {
         if !self.store.exists(&marker)? {
             return Ok(());
         }
+        self.mark(ResourceKind::Group, gid)?;
         self.store.delete(&marker)?;
         let now = self.now();
         let gm = self.log(LogName::GroupMembers(gid));

@@ -13,6 +13,9 @@ mod members;
 mod record;
 mod repair;
 mod users;
+mod vault;
+
+pub use vault::{GroupWant, UserWant};
 
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::ids::{Clock, Ids, OrgId};
@@ -96,6 +99,10 @@ pub struct Service<'a> {
     policy: Policy,
     base: String,
     limits: &'a Limits,
+    /// Whether the organization has a vault: changes are marked in its outbox and users
+    /// show their vault status.
+    vault: bool,
+    marked: std::cell::RefCell<Vec<String>>,
 }
 
 /// Checks an `If-Match` header value against the current version.
@@ -154,7 +161,15 @@ impl<'a> Service<'a> {
             policy,
             base,
             limits,
+            vault: false,
+            marked: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// Says that the organization has a vault (see [`crate::vault`]).
+    pub fn with_vault(mut self, on: bool) -> Self {
+        self.vault = on;
+        self
     }
 
     /// The current version of a resource, for `If-None-Match`.

@@ -66,10 +66,15 @@ impl<'a> Service<'a> {
         kind: ResourceKind,
         ids: impl IntoIterator<Item = &'i str>,
     ) {
-        let keys: Vec<String> = ids
-            .into_iter()
-            .map(|id| self.keys().record(kind, id))
-            .collect();
+        let with_status = self.vault && kind == ResourceKind::User;
+        let vk = crate::vault::state::VaultKeys(&self.org);
+        let mut keys = Vec::new();
+        for id in ids {
+            keys.push(self.keys().record(kind, id));
+            if with_status {
+                keys.push(vk.item(crate::vault::state::Kind::User, id));
+            }
+        }
         self.store.prefetch(&keys);
     }
 

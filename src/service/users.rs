@@ -66,7 +66,10 @@ impl<'a> Service<'a> {
             _ => None,
         };
         let modified = rec.modified;
-        let full = self.render(ResourceKind::User, id, rec, &version, modified, groups);
+        let mut full = self.render(ResourceKind::User, id, rec, &version, modified, groups);
+        if self.vault {
+            self.add_vault_status(id, &mut full)?;
+        }
         Ok((Value::Object(proj.apply(ResourceKind::User, full)), version))
     }
 
@@ -134,6 +137,7 @@ impl<'a> Service<'a> {
         self.store.prefetch(&ahead);
         let (id, first) = self.claim_user_id(&name)?;
         self.check_unique(IndexKind::UserExternal, &doc, None)?;
+        self.mark(ResourceKind::User, &id)?;
         let now = self.now();
         let slot = listing.allocate()?;
         // The listing's event first: a record is never written without it.
@@ -190,6 +194,7 @@ impl<'a> Service<'a> {
         if ext_changed {
             self.check_unique(IndexKind::UserExternal, &doc, Some(id))?;
         }
+        self.mark(ResourceKind::User, id)?;
         let rec = Record {
             doc,
             slot: old.slot,
@@ -259,6 +264,7 @@ impl<'a> Service<'a> {
         self.prefetch_user(id);
         let (id, rec) = self.require(ResourceKind::User, id)?;
         check_if_match(if_match, &Self::version_of(&rec, None))?;
+        self.mark(ResourceKind::User, &id)?;
         let now = self.now();
         let groups = self.log(LogName::UserGroups(&id)).all(now, &always_live)?;
         for g in &groups.entries {

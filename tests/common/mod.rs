@@ -48,6 +48,7 @@ impl H {
                         KeyHash::of(&format!("{}-rotated", key(org))),
                     ],
                     policy,
+                    vault: None,
                 },
             );
         }

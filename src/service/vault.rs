@@ -1,0 +1,169 @@
+//! What the vault connector needs from the SCIM data: the outbox marks written before
+//! each change, and the state the vault must reach for a user or a group.
+
+use super::record::str_of;
+use super::Service;
+use crate::error::Result;
+use crate::log::{always_live, Log};
+use crate::schema::ResourceKind;
+use crate::schema::VAULT_URN;
+use crate::vault::state::{entry, load, Item, Kind, VaultKeys};
+use serde_json::{Map, Value};
+
+/// A user as the vault must have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserWant {
+    /// The member's email: the primary email, else the first, else `userName`.
+    pub email: String,
+    /// `externalId`, when the identity provider sent one.
+    pub external_id: Option<String>,
+    /// `active`.
+    pub active: bool,
+}
+
+/// A group as the vault must have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupWant {
+    /// `displayName`.
+    pub name: String,
+    /// `externalId`, when the identity provider sent one.
+    pub external_id: Option<String>,
+    /// The members' SCIM ids, sorted.
+    pub members: Vec<String>,
+}
+
+fn kind_of(kind: ResourceKind) -> Kind {
+    match kind {
+        ResourceKind::User => Kind::User,
+        ResourceKind::Group => Kind::Group,
+    }
+}
+
+fn email_of(doc: &serde_json::Map<String, Value>) -> String {
+    let emails = doc.get("emails").and_then(Value::as_array);
+    let pick = |primary: bool| {
+        emails?.iter().find_map(|e| {
+            let p = e.get("primary").and_then(Value::as_bool).unwrap_or(false);
+            (p || !primary)
+                .then(|| e.get("value").and_then(Value::as_str))
+                .flatten()
+        })
+    };
+    pick(true)
+        .or_else(|| pick(false))
+        .or_else(|| str_of(doc, "userName"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+impl Service<'_> {
+    /// Adds the vault extension (see [`crate::schema::VAULT_SCHEMA`]) to a rendered user.
+    pub(super) fn add_vault_status(&self, id: &str, doc: &mut Map<String, Value>) -> Result<()> {
+        let key = VaultKeys(&self.org).item(Kind::User, id);
+        let item: Item = load(self.store, &key)?;
+        let mut ext = Map::new();
+        ext.insert("status".into(), Value::String(item.status_name().into()));
+        if let Some(v) = &item.vid {
+            ext.insert("memberId".into(), Value::String(v.clone()));
+        }
+        if let Some(e) = &item.error {
+            ext.insert("error".into(), Value::String(e.clone()));
+        }
+        if let Some(Value::Array(s)) = doc.get_mut("schemas") {
+            s.push(Value::String(VAULT_URN.into()));
+        }
+        doc.insert(VAULT_URN.into(), Value::Object(ext));
+        Ok(())
+    }
+
+    /// The outbox this organization's changes are marked in.
+    pub fn outbox(&self) -> Log<'_> {
+        Log::new(self.store, VaultKeys(&self.org).outbox())
+    }
+
+    /// Marks a resource as one the vault must be told about, before it is written: a
+    /// change that fails half-way leaves a mark and nothing undelivered. Once per
+    /// resource and request; nothing when the organization has no vault.
+    pub fn mark(&self, kind: ResourceKind, id: &str) -> Result<()> {
+        if !self.vault {
+            return Ok(());
+        }
+        let e = entry(kind_of(kind), id);
+        if self.marked.borrow().contains(&e) {
+            return Ok(());
+        }
+        self.outbox().add(&e, None, self.now())?;
+        self.marked.borrow_mut().push(e);
+        Ok(())
+    }
+
+    /// Marks every user and group (a reconcile); returns how many.
+    pub fn mark_all(&self) -> Result<usize> {
+        let mut n = 0;
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            for id in self.ids_of(kind)? {
+                self.mark(kind, &id)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Drops a resource's record from the request's cache, so the next read is fresh.
+    pub fn forget(&self, kind: ResourceKind, id: &str) {
+        self.store.forget(&[self.keys().record(kind, id)]);
+    }
+
+    /// Every resource of a kind, by id.
+    pub fn ids_of(&self, kind: ResourceKind) -> Result<Vec<String>> {
+        let page = self
+            .listing(kind)
+            .all(self.now(), &|e, t| self.verify_listing(kind, e, t))?;
+        Ok(page.entries.into_iter().map(|e| e.id).collect())
+    }
+
+    /// Reads the records of these resources in one batch.
+    pub fn prefetch_wants<'i>(&self, kind: ResourceKind, ids: impl IntoIterator<Item = &'i str>) {
+        self.prefetch_records(kind, ids);
+    }
+
+    /// The user the vault must have, or `None` when it is gone.
+    pub fn user_want(&self, id: &str) -> Result<Option<UserWant>> {
+        Ok(self.load(ResourceKind::User, id)?.map(|rec| UserWant {
+            email: email_of(&rec.doc),
+            external_id: str_of(&rec.doc, "externalId").map(str::to_string),
+            active: rec
+                .doc
+                .get("active")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        }))
+    }
+
+    /// The group the vault must have, or `None` when it is gone.
+    pub fn group_want(&self, id: &str) -> Result<Option<GroupWant>> {
+        let Some(rec) = self.load(ResourceKind::Group, id)? else {
+            return Ok(None);
+        };
+        let page = self
+            .log(super::layout::LogName::GroupMembers(id))
+            .all(self.now(), &always_live)?;
+        let mut members: Vec<String> = page.entries.into_iter().map(|e| e.id).collect();
+        members.sort();
+        members.dedup();
+        // Users deleted since they were added are not members.
+        self.prefetch_records(ResourceKind::User, members.iter().map(String::as_str));
+        let mut live = Vec::with_capacity(members.len());
+        for m in members {
+            if self.load(ResourceKind::User, &m)?.is_some() {
+                live.push(m);
+            }
+        }
+        Ok(Some(GroupWant {
+            name: str_of(&rec.doc, "displayName").unwrap_or("").to_string(),
+            external_id: str_of(&rec.doc, "externalId").map(str::to_string),
+            members: live,
+        }))
+    }
+}

@@ -1,0 +1,342 @@
+//! Bitwarden's Public API, one resource at a time: members are invited, revoked and
+//! restored (never `PUT public/members`, which clears collection access); groups are
+//! created and renamed always with their `externalId`, and their members set whole with
+//! `PUT public/groups/{id}/member-ids`.
+
+use super::conn::{store_fail, Fail};
+use super::drain::{Drain, Step};
+use super::state::{digest, save, Item, Kind};
+use crate::service::{GroupWant, UserWant};
+use serde_json::{json, Value};
+
+/// A create claimed this recently by another drain is left to it (ms).
+pub const LEASE_MS: i64 = 60_000;
+
+/// Bitwarden's member status numbers, by name.
+pub fn status_name(n: i64) -> &'static str {
+    match n {
+        0 => "invited",
+        1 => "accepted",
+        2 => "confirmed",
+        3 => "staged",
+        -1 => "revoked",
+        _ => "error",
+    }
+}
+
+/// A member found in the vault's list.
+pub struct Found {
+    /// Its id.
+    pub id: String,
+    /// Its status number.
+    pub status: i64,
+    /// Owner (0) or admin (1).
+    pub privileged: bool,
+}
+
+fn found(v: &Value) -> Option<Found> {
+    Some(Found {
+        id: v.get("id")?.as_str()?.to_string(),
+        status: v.get("status").and_then(Value::as_i64).unwrap_or(0),
+        privileged: matches!(v.get("type").and_then(Value::as_i64), Some(0 | 1)),
+    })
+}
+
+/// The state a user's delivery is compared with.
+pub fn user_digest(w: &UserWant) -> String {
+    digest(&json!([w.email.to_lowercase(), w.external_id, w.active]))
+}
+
+impl Drain<'_, '_> {
+    /// The vault's member with this externalId, else this email (case-insensitive).
+    pub(super) fn find_member(&mut self, email: &str, ext: &str) -> Result<Option<Found>, Fail> {
+        let r = self.conn.call("GET", "public/members", None)?;
+        if r.status != 200 {
+            return Err(Fail::Transient(format!(
+                "listing members: {} {}",
+                r.status,
+                r.message()
+            )));
+        }
+        let list = r.json();
+        let data = list
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let by = |f: &dyn Fn(&Value) -> bool| data.iter().find(|m| f(m)).and_then(found);
+        Ok(
+            by(&|m| m.get("externalId").and_then(Value::as_str) == Some(ext)).or_else(|| {
+                by(&|m| {
+                    m.get("email")
+                        .and_then(Value::as_str)
+                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                })
+            }),
+        )
+    }
+
+    /// Takes the right to create a resource in the vault. `Ok(true)`: create it (after
+    /// looking it up when an earlier claim exists); `Ok(false)`: another drain is at it.
+    fn claim(&mut self, kind: Kind, id: &str, item: &mut Item) -> Result<Option<bool>, Fail> {
+        let now = self.conn.now();
+        if item.claim_at > 0 && now - item.claim_at < LEASE_MS {
+            return Ok(None);
+        }
+        item.claim_at = now;
+        save(self.conn.store(), &self.keys.item(kind, id), item).map_err(store_fail)?;
+        let n =
+            super::conn::bump(self.conn.store(), &self.keys.claim(kind, id)).map_err(store_fail)?;
+        // The first claim ever creates; a later one looks first (an earlier drain may
+        // have died after the vault created it).
+        Ok(Some(n == 1))
+    }
+
+    fn set_member(&self, item: &mut Item, f: &Found) {
+        item.vid = Some(f.id.clone());
+        item.status = Some(status_name(f.status).into());
+        item.active = Some(f.status != -1);
+        item.protected = f.privileged;
+    }
+
+    /// Brings one member to the state its SCIM user asks for.
+    pub(super) fn bitwarden_user(
+        &mut self,
+        id: &str,
+        item: &mut Item,
+        want: Option<&UserWant>,
+    ) -> Result<Step, Fail> {
+        let ext = want
+            .and_then(|w| w.external_id.clone())
+            .unwrap_or_else(|| id.to_string());
+        let Some(w) = want else {
+            let Some(vid) = item.vid.clone() else {
+                return Ok(Step::Done);
+            };
+            if item.protected {
+                return Ok(Step::Done);
+            }
+            return match self.cfg.on_delete {
+                super::config::OnDelete::Remove => {
+                    let r = self
+                        .conn
+                        .call("DELETE", &format!("public/members/{vid}"), None)?;
+                    if r.status != 200 && r.status != 404 {
+                        return Ok(Step::Rejected(r.message()));
+                    }
+                    item.vid = None;
+                    item.status = None;
+                    Ok(Step::Done)
+                }
+                super::config::OnDelete::Revoke => self.set_active(&vid, item, false),
+            };
+        };
+        if item.vid.is_none() {
+            let fresh = match self.claim(Kind::User, id, item)? {
+                None => return Ok(Step::Wait),
+                Some(fresh) => fresh,
+            };
+            let existing = if fresh {
+                None
+            } else {
+                self.find_member(&w.email, &ext)?
+            };
+            match existing {
+                Some(f) => self.set_member(item, &f),
+                None => {
+                    let body = json!({"email": w.email, "type": 2, "externalId": ext, "collections": [], "groups": []});
+                    let r = self.conn.call("POST", "public/members", Some(&body))?;
+                    match r.status {
+                        200 => {
+                            let Some(f) = found(&r.json()) else {
+                                return Err(Fail::Transient(
+                                    "the vault's member answer has no id".into(),
+                                ));
+                            };
+                            self.set_member(item, &f);
+                            self.report.invited += 1;
+                        }
+                        400 if r.message().contains("already") => {
+                            match self.find_member(&w.email, &ext)? {
+                                Some(f) => self.set_member(item, &f),
+                                None => return Ok(Step::Rejected(r.message())),
+                            }
+                        }
+                        _ => return Ok(Step::Rejected(r.message())),
+                    }
+                }
+            }
+            item.email = Some(w.email.clone());
+        }
+        if item.protected {
+            return Ok(Step::Done);
+        }
+        let Some(vid) = item.vid.clone() else {
+            return Ok(Step::Done);
+        };
+        if item.active != Some(w.active) {
+            return self.set_active(&vid, item, w.active);
+        }
+        Ok(Step::Done)
+    }
+
+    fn set_active(&mut self, vid: &str, item: &mut Item, active: bool) -> Result<Step, Fail> {
+        if item.active == Some(active) {
+            return Ok(Step::Done);
+        }
+        let verb = if active { "restore" } else { "revoke" };
+        let r = self
+            .conn
+            .call("POST", &format!("public/members/{vid}/{verb}"), None)?;
+        match r.status {
+            200 => {}
+            404 => {
+                // Removed in the vault: invited again on the next pass if still wanted.
+                item.vid = None;
+                item.active = None;
+                item.status = None;
+                return Ok(if active { Step::Again } else { Step::Done });
+            }
+            _ => {
+                // Already in that state, or refused (seats): the member says which.
+                let g = self
+                    .conn
+                    .call("GET", &format!("public/members/{vid}"), None)?;
+                let status = g.json().get("status").and_then(Value::as_i64);
+                match status {
+                    Some(s) if (s != -1) == active => {}
+                    _ => return Ok(Step::Rejected(r.message())),
+                }
+            }
+        }
+        item.active = Some(active);
+        item.status = Some(if active { "invited" } else { "revoked" }.into());
+        if active {
+            let g = self
+                .conn
+                .call("GET", &format!("public/members/{vid}"), None)?;
+            if let Some(s) = g.json().get("status").and_then(Value::as_i64) {
+                item.status = Some(status_name(s).into());
+            }
+        }
+        Ok(Step::Done)
+    }
+
+    /// Brings one group to its SCIM state; its members must have been delivered first.
+    pub(super) fn bitwarden_group(
+        &mut self,
+        id: &str,
+        item: &mut Item,
+        want: Option<&GroupWant>,
+    ) -> Result<Step, Fail> {
+        let Some(g) = want else {
+            if let Some(vid) = item.vid.clone() {
+                let r = self
+                    .conn
+                    .call("DELETE", &format!("public/groups/{vid}"), None)?;
+                if r.status != 200 && r.status != 404 {
+                    return Ok(Step::Rejected(r.message()));
+                }
+                item.vid = None;
+            }
+            return Ok(Step::Done);
+        };
+        let ext = g.external_id.clone().unwrap_or_else(|| id.to_string());
+        let body = json!({"name": g.name, "externalId": ext});
+        let named = digest(&body);
+        if item.vid.is_none() {
+            let fresh = match self.claim(Kind::Group, id, item)? {
+                None => return Ok(Step::Wait),
+                Some(fresh) => fresh,
+            };
+            if !fresh {
+                item.vid = self.find_group(&ext)?;
+            }
+            if item.vid.is_none() {
+                let r = self.conn.call("POST", "public/groups", Some(&body))?;
+                if r.status != 200 {
+                    return Ok(Step::Rejected(r.message()));
+                }
+                item.vid = r
+                    .json()
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                item.sent = Some(named.clone());
+            }
+        }
+        let Some(vid) = item.vid.clone() else {
+            return Err(Fail::Transient("the vault's group answer has no id".into()));
+        };
+        if item.sent.as_deref() != Some(named.as_str()) {
+            // Always with externalId: a PUT without it clears it.
+            let r = self
+                .conn
+                .call("PUT", &format!("public/groups/{vid}"), Some(&body))?;
+            if r.status == 404 {
+                item.vid = None;
+                item.members = None;
+                return Ok(Step::Again);
+            }
+            if r.status != 200 {
+                return Ok(Step::Rejected(r.message()));
+            }
+            item.sent = Some(named);
+        }
+        let mut vids = Vec::with_capacity(g.members.len());
+        let keys: Vec<String> = g
+            .members
+            .iter()
+            .map(|m| self.keys.item(Kind::User, m))
+            .collect();
+        self.conn.store().prefetch(&keys);
+        for key in &keys {
+            let m: Item = super::state::load(self.conn.store(), key).map_err(store_fail)?;
+            match m.vid {
+                Some(v) => vids.push(v),
+                // A member not delivered yet: the group waits for it, unless it failed.
+                None if m.parked || m.error.is_some() => {}
+                None => return Ok(Step::Wait),
+            }
+        }
+        vids.sort();
+        let members = digest(&json!(vids));
+        if item.members.as_deref() != Some(members.as_str()) {
+            let r = self.conn.call(
+                "PUT",
+                &format!("public/groups/{vid}/member-ids"),
+                Some(&json!({"memberIds": vids})),
+            )?;
+            if r.status == 404 {
+                item.vid = None;
+                item.members = None;
+                return Ok(Step::Again);
+            }
+            if r.status != 200 {
+                return Ok(Step::Rejected(r.message()));
+            }
+            item.members = Some(members);
+        }
+        Ok(Step::Done)
+    }
+
+    /// The vault's group with this externalId.
+    pub(super) fn find_group(&mut self, ext: &str) -> Result<Option<String>, Fail> {
+        let r = self.conn.call("GET", "public/groups", None)?;
+        if r.status != 200 {
+            return Err(Fail::Transient(format!(
+                "listing groups: {} {}",
+                r.status,
+                r.message()
+            )));
+        }
+        Ok(r.json()
+            .get("data")
+            .and_then(Value::as_array)
+            .and_then(|d| {
+                d.iter()
+                    .find(|g| g.get("externalId").and_then(Value::as_str) == Some(ext))
+                    .and_then(|g| g.get("id").and_then(Value::as_str).map(str::to_string))
+            }))
+    }
+}

@@ -1,0 +1,315 @@
+//! A drain: the outbox's entries delivered one by one within a budget, each compared
+//! with what the vault was last sent so that a change that changed nothing costs no
+//! call; failures retried with backoff and parked after `max_attempts`.
+//!
+//! An entry is removed from the outbox only after delivery, and the resource is read
+//! again after the removal: a change that landed meanwhile marks it again, so no change
+//! is lost between a drain's read and its removal.
+
+use super::config::{VaultConfig, VaultKind};
+use super::conn::{store_fail, Conn, Fail};
+use super::state::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
+use crate::error::Result;
+use crate::log::always_live;
+use crate::schema::ResourceKind;
+use crate::service::Service;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// What one resource's delivery came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// The vault has it.
+    Done,
+    /// Not now (another drain creates it, or a member it needs is not delivered yet).
+    Wait,
+    /// Run it again: the vault lost what it had (removed by hand).
+    Again,
+    /// The vault refused it; retried with backoff, parked after `max_attempts`.
+    Rejected(String),
+}
+
+/// What a drain did, for `_vault/sync` and the logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Resources brought up to date with at least one vault write.
+    pub sent: u32,
+    /// Members invited.
+    pub invited: u32,
+    /// Entries still in the outbox.
+    pub pending: usize,
+    /// Entries given up on.
+    pub parked: usize,
+    /// This drain's failures.
+    pub errors: Vec<String>,
+    /// Vault calls made.
+    pub calls: u32,
+    /// 429 answers.
+    pub limited: u32,
+    /// Drift found by a reconcile.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+}
+
+/// One drain over one organization.
+pub struct Drain<'s, 'a> {
+    pub(super) svc: &'s Service<'a>,
+    pub(super) conn: Conn<'a>,
+    pub(super) cfg: &'a VaultConfig,
+    pub(super) keys: VaultKeys<'a>,
+    pub(super) report: Report,
+}
+
+fn resource(kind: Kind) -> ResourceKind {
+    match kind {
+        Kind::User => ResourceKind::User,
+        Kind::Group => ResourceKind::Group,
+    }
+}
+
+/// Backoff after `attempts` failures: 2 s doubling, at most an hour.
+fn backoff_ms(attempts: u32) -> i64 {
+    2_000i64
+        .saturating_mul(1 << attempts.min(11))
+        .min(3_600_000)
+}
+
+impl<'s, 'a> Drain<'s, 'a> {
+    /// A drain with its connection.
+    pub fn new(
+        svc: &'s Service<'a>,
+        conn: Conn<'a>,
+        cfg: &'a VaultConfig,
+        keys: VaultKeys<'a>,
+    ) -> Self {
+        Drain {
+            svc,
+            conn,
+            cfg,
+            keys,
+            report: Report::default(),
+        }
+    }
+
+    /// The resource's wanted state as JSON (`null` when it is gone).
+    pub(super) fn want(&self, kind: Kind, id: &str) -> Result<Value> {
+        Ok(match kind {
+            Kind::User => match self.svc.user_want(id)? {
+                Some(w) => {
+                    json!({"email": w.email, "externalId": w.external_id, "active": w.active})
+                }
+                None => Value::Null,
+            },
+            Kind::Group => match self.svc.group_want(id)? {
+                Some(g) => {
+                    json!({"name": g.name, "externalId": g.external_id, "members": g.members})
+                }
+                None => Value::Null,
+            },
+        })
+    }
+
+    /// Runs the drain; `reconcile` lists the vault first (adoption and drift).
+    pub fn run(mut self, reconcile: bool, force: bool) -> Result<Report> {
+        let outcome = match self.cfg.kind {
+            VaultKind::Bitwarden => {
+                let r = if reconcile { self.reconcile() } else { Ok(()) };
+                r.and_then(|()| self.entries())
+            }
+            VaultKind::Vaultwarden => self.vaultwarden(force || reconcile),
+        };
+        match outcome {
+            Ok(()) | Err(Fail::Budget) => {}
+            Err(Fail::Limited) => self.report.errors.push(
+                "the vault asked to wait (429); delivery resumes after its Retry-After".into(),
+            ),
+            Err(Fail::Transient(m)) | Err(Fail::Fatal(m)) => self.report.errors.push(m),
+        }
+        let now = self.conn.now();
+        let mut meta: Meta = load(self.conn.store(), &self.keys.meta())?;
+        meta.last_sync = now;
+        if self.report.sent > 0 {
+            meta.last_sent = now;
+        }
+        if !self.report.drift.is_empty() {
+            meta.drift = self.report.drift.clone();
+        }
+        // The last write also carries counters a store without atomics writes behind.
+        save(self.conn.store(), &self.keys.meta(), &meta)?;
+        self.report.pending = self.svc.outbox().all(now, &always_live)?.total;
+        self.report.parked = meta_parked(self.conn.store(), &self.keys)?;
+        self.report.calls = self.conn.calls;
+        self.report.limited = self.conn.limited;
+        Ok(self.report)
+    }
+
+    /// Delivers the outbox's entries, users before groups (groups name members by their
+    /// vault ids).
+    fn entries(&mut self) -> std::result::Result<(), Fail> {
+        let now = self.conn.now();
+        let page = self
+            .svc
+            .outbox()
+            .all(now, &always_live)
+            .map_err(store_fail)?;
+        let mut entries: Vec<(Kind, String)> = page
+            .entries
+            .iter()
+            .filter_map(|e| parse_entry(&e.id).map(|(k, id)| (k, id.to_string())))
+            .collect();
+        entries.sort_by_key(|(k, _)| *k);
+        if !self.cfg.groups {
+            entries.retain(|(k, _)| *k == Kind::User);
+        }
+        let item_keys: Vec<String> = entries
+            .iter()
+            .map(|(k, id)| self.keys.item(*k, id))
+            .collect();
+        self.conn.store().prefetch(&item_keys);
+        for (kind, id) in entries {
+            if !self.conn.has_budget() {
+                return Err(Fail::Budget);
+            }
+            self.entry(kind, &id)?;
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, kind: Kind, id: &str) -> std::result::Result<(), Fail> {
+        let store = self.conn.store();
+        let key = self.keys.item(kind, id);
+        let mut item: Item = load(store, &key).map_err(store_fail)?;
+        if item.next_at > self.conn.now() {
+            return Ok(());
+        }
+        let writes = self.conn.writes;
+        let mut step = Step::Again;
+        let mut want = Value::Null;
+        for _ in 0..2 {
+            if step != Step::Again {
+                break;
+            }
+            want = self.want(kind, id).map_err(store_fail)?;
+            step = match kind {
+                Kind::User => {
+                    let w = self.svc.user_want(id).map_err(store_fail)?;
+                    let d = w
+                        .as_ref()
+                        .map_or_else(|| "gone".to_string(), super::bitwarden::user_digest);
+                    if item.sent.as_deref() == Some(d.as_str()) && !item.parked {
+                        Step::Done
+                    } else {
+                        let s = self.bitwarden_user(id, &mut item, w.as_ref());
+                        if matches!(s, Ok(Step::Done)) {
+                            item.sent = Some(d);
+                        }
+                        self.settle(s, &key, &mut item)?
+                    }
+                }
+                Kind::Group => {
+                    let g = self.svc.group_want(id).map_err(store_fail)?;
+                    let s = self.bitwarden_group(id, &mut item, g.as_ref());
+                    self.settle(s, &key, &mut item)?
+                }
+            };
+        }
+        match step {
+            Step::Done => {
+                if self.conn.writes > writes {
+                    self.report.sent += 1;
+                }
+                item.attempts = 0;
+                item.error = None;
+                item.next_at = 0;
+                item.parked = false;
+                save(store, &key, &item).map_err(store_fail)?;
+                self.unpark(&super::state::entry(kind, id))
+                    .map_err(store_fail)?;
+                self.finish(kind, id, &want).map_err(store_fail)
+            }
+            Step::Wait | Step::Again => save(store, &key, &item).map_err(store_fail),
+            Step::Rejected(m) => self.failed(kind, id, &key, &mut item, m),
+        }
+    }
+
+    /// A step's failure that ends the drain is saved first, so a claim is not lost.
+    fn settle(
+        &self,
+        s: std::result::Result<Step, Fail>,
+        key: &str,
+        item: &mut Item,
+    ) -> std::result::Result<Step, Fail> {
+        match s {
+            Ok(step) => Ok(step),
+            Err(Fail::Transient(m)) => Ok(Step::Rejected(m)),
+            Err(f) => {
+                save(self.conn.store(), key, item).map_err(store_fail)?;
+                Err(f)
+            }
+        }
+    }
+
+    fn failed(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        key: &str,
+        item: &mut Item,
+        m: String,
+    ) -> std::result::Result<(), Fail> {
+        let e = super::state::entry(kind, id);
+        item.attempts += 1;
+        item.error = Some(m.clone());
+        item.next_at = self.conn.now() + backoff_ms(item.attempts);
+        self.report.errors.push(format!("{e}: {m}"));
+        let store = self.conn.store();
+        if item.attempts >= self.cfg.max_attempts {
+            item.parked = true;
+            item.next_at = 0;
+            save(store, key, item).map_err(store_fail)?;
+            self.park(&e, &m).map_err(store_fail)?;
+            // Out of the outbox until the resource changes or a reconcile runs.
+            self.svc
+                .outbox()
+                .remove(&e, None, self.conn.now())
+                .map_err(store_fail)?;
+            return Ok(());
+        }
+        save(store, key, item).map_err(store_fail)
+    }
+
+    /// Removes a delivered entry, then reads the resource again: a change made since
+    /// the delivery read it marks it again.
+    pub(super) fn finish(&self, kind: Kind, id: &str, delivered: &Value) -> Result<()> {
+        let e = super::state::entry(kind, id);
+        let outbox = self.svc.outbox();
+        outbox.remove(&e, None, self.conn.now())?;
+        self.svc.forget(resource(kind), id);
+        if &self.want(kind, id)? != delivered {
+            outbox.add(&e, None, self.conn.now())?;
+        }
+        Ok(())
+    }
+
+    fn park(&self, e: &str, m: &str) -> Result<()> {
+        let key = self.keys.parked();
+        let mut parked: std::collections::BTreeMap<String, String> = load(self.conn.store(), &key)?;
+        parked.insert(e.to_string(), m.to_string());
+        save(self.conn.store(), &key, &parked)
+    }
+
+    fn unpark(&self, e: &str) -> Result<()> {
+        let key = self.keys.parked();
+        let mut parked: std::collections::BTreeMap<String, String> = load(self.conn.store(), &key)?;
+        if parked.remove(e).is_some() {
+            save(self.conn.store(), &key, &parked)?;
+        }
+        Ok(())
+    }
+}
+
+/// How many entries are parked.
+pub fn meta_parked(store: &dyn crate::store::Store, keys: &VaultKeys<'_>) -> Result<usize> {
+    let parked: std::collections::BTreeMap<String, String> = load(store, &keys.parked())?;
+    Ok(parked.len())
+}

@@ -1,0 +1,146 @@
+//! Provisioning outward: each committed SCIM change is marked in the organization's
+//! outbox in the request that makes it, and drains deliver the outbox to the vault
+//! (Bitwarden's Public API or Vaultwarden's import) over the host's outbound HTTP,
+//! below the vault's rate limits. A drain runs after a SCIM answer has been sent (a few
+//! calls) and from `POST /v2/{org}/_vault/sync` (a time budget: what a cron calls).
+
+mod bitwarden;
+pub mod config;
+mod conn;
+mod drain;
+pub mod net;
+mod reconcile;
+pub mod state;
+mod vaultwarden;
+
+pub use drain::Report;
+
+use crate::cache::Cached;
+use crate::config::OrgConfig;
+use crate::error::Result;
+use crate::ids::{Clock, Ids, OrgId};
+use crate::log::always_live;
+use crate::schema::ResourceKind;
+use crate::service::{Limits, Service};
+use crate::store::Store;
+use config::VaultConfig;
+use conn::Conn;
+use drain::Drain;
+use net::Outbound;
+use serde_json::{json, Value};
+use state::{load, Item, Kind, Meta, VaultKeys};
+use std::collections::BTreeMap;
+
+/// A reconcile (listing the vault) runs on a sync when the last is older than this.
+pub const REFRESH_MS: i64 = 15 * 60_000;
+
+/// What starts a drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// After a SCIM request's answer: `after_request_calls` calls, no reconcile.
+    AfterRequest,
+    /// `POST _vault/sync`: `sync_budget_ms`; `reconcile` lists the vault first.
+    Sync {
+        /// Adopt and check drift now.
+        reconcile: bool,
+    },
+}
+
+/// The host's capabilities a drain uses.
+pub struct Env<'a> {
+    /// The store (not the request's cache: a drain reads fresh).
+    pub store: &'a dyn Store,
+    /// Outbound HTTP.
+    pub out: &'a dyn Outbound,
+    /// The clock.
+    pub clock: &'a dyn Clock,
+    /// Ids (unused by drains, needed by the service).
+    pub ids: &'a dyn Ids,
+    /// Limits.
+    pub limits: &'a Limits,
+}
+
+fn service<'a>(env: &Env<'a>, store: &'a dyn Store, org: &OrgId, cfg: &OrgConfig) -> Service<'a> {
+    Service::new(
+        store,
+        env.clock,
+        env.ids,
+        org.clone(),
+        cfg.policy,
+        format!("/v2/{org}"),
+        env.limits,
+    )
+    .with_vault(true)
+}
+
+/// Delivers what the outbox holds within the trigger's budget.
+pub fn drain(
+    env: &Env<'_>,
+    org: &OrgId,
+    cfg: &OrgConfig,
+    vault: &VaultConfig,
+    trigger: Trigger,
+) -> Result<Report> {
+    let store = Cached::new(env.store);
+    let svc = service(env, &store, org, cfg);
+    let keys = VaultKeys(org);
+    let now = env.clock.now_ms();
+    let (budget_ms, calls, reconcile, force) = match trigger {
+        Trigger::AfterRequest => (
+            vault.sync_budget_ms.min(5_000),
+            vault.after_request_calls,
+            false,
+            false,
+        ),
+        Trigger::Sync { reconcile } => {
+            let meta: Meta = load(&store, &keys.meta())?;
+            let due = meta.adopted_at == 0 || now - meta.adopted_at > REFRESH_MS;
+            (vault.sync_budget_ms, u32::MAX, reconcile || due, true)
+        }
+    };
+    let conn = Conn::new(
+        &store,
+        env.out,
+        env.clock,
+        vault,
+        VaultKeys(org),
+        now + budget_ms,
+        calls,
+    );
+    Drain::new(&svc, conn, vault, keys).run(reconcile, force)
+}
+
+/// `GET _vault/status`: the backlog, parked entries with their errors, the last sync,
+/// drift, and users by vault status.
+pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) -> Result<Value> {
+    let store = Cached::new(env.store);
+    let svc = service(env, &store, org, cfg);
+    let keys = VaultKeys(org);
+    let now = env.clock.now_ms();
+    let meta: Meta = load(&store, &keys.meta())?;
+    let parked: BTreeMap<String, String> = load(&store, &keys.parked())?;
+    let backlog = svc.outbox().all(now, &always_live)?.total;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let ids = svc.ids_of(ResourceKind::User)?;
+    for chunk in ids.chunks(100) {
+        let item_keys: Vec<String> = chunk.iter().map(|id| keys.item(Kind::User, id)).collect();
+        store.prefetch(&item_keys);
+        for k in &item_keys {
+            let item: Item = load(&store, k)?;
+            *counts.entry(item.status_name().to_string()).or_default() += 1;
+        }
+    }
+    let time = |ms: i64| (ms > 0).then(|| crate::time::format_millis(ms));
+    Ok(json!({
+        "kind": match vault.kind { config::VaultKind::Bitwarden => "bitwarden", config::VaultKind::Vaultwarden => "vaultwarden" },
+        "vault": net::origin(&vault.api_url),
+        "backlog": backlog,
+        "parked": parked.iter().map(|(e, m)| json!({"entry": e, "error": m})).collect::<Vec<_>>(),
+        "lastSync": time(meta.last_sync),
+        "lastSent": time(meta.last_sent),
+        "lastReconcile": time(meta.adopted_at),
+        "pausedUntil": (meta.pause_until > now).then(|| crate::time::format_millis(meta.pause_until)),
+        "drift": meta.drift,
+        "users": counts,
+    }))
+}

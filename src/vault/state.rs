@@ -1,0 +1,191 @@
+//! What scim-edge remembers about the vault, per organization, and the keys it lives
+//! under (beside the SCIM data, under `{o}/V/`):
+//! - `{o}/L/vo`: the outbox, a log (see [`crate::log`]) of `u:{id}` / `g:{id}` that may
+//!   differ from what the vault was last sent;
+//! - `{o}/V/i/{u|g}/{id}`: per resource, its vault id and what was delivered ([`Item`]);
+//! - `{o}/V/c/{u|g}/{id}`: a counter taken before creating the resource in the vault;
+//! - `{o}/V/meta`: the organization's delivery state ([`Meta`]);
+//! - `{o}/V/parked`: parked entries with the vault's error;
+//! - `{o}/V/token`: the cached access token;
+//! - `{o}/V/r/{what}/{slot}`: the limiter's counters.
+
+use crate::error::{Result, ScimError};
+use crate::ids::OrgId;
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Which kind of resource an outbox entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A user (a vault member).
+    User,
+    /// A group.
+    Group,
+}
+
+impl Kind {
+    fn letter(self) -> &'static str {
+        match self {
+            Kind::User => "u",
+            Kind::Group => "g",
+        }
+    }
+}
+
+/// The outbox entry for a resource.
+pub fn entry(kind: Kind, id: &str) -> String {
+    format!("{}:{id}", kind.letter())
+}
+
+/// An outbox entry's kind and id.
+pub fn parse_entry(e: &str) -> Option<(Kind, &str)> {
+    match e.split_once(':')? {
+        ("u", id) => Some((Kind::User, id)),
+        ("g", id) => Some((Kind::Group, id)),
+        _ => None,
+    }
+}
+
+/// The organization's vault keys.
+pub struct VaultKeys<'o>(pub &'o OrgId);
+
+impl VaultKeys<'_> {
+    /// The outbox log's base.
+    pub fn outbox(&self) -> String {
+        format!("{}/L/vo", self.0)
+    }
+    /// A resource's [`Item`].
+    pub fn item(&self, kind: Kind, id: &str) -> String {
+        format!("{}/V/i/{}/{id}", self.0, kind.letter())
+    }
+    /// A resource's create claim counter.
+    pub fn claim(&self, kind: Kind, id: &str) -> String {
+        format!("{}/V/c/{}/{id}", self.0, kind.letter())
+    }
+    /// The [`Meta`] record.
+    pub fn meta(&self) -> String {
+        format!("{}/V/meta", self.0)
+    }
+    /// Parked entries with their errors.
+    pub fn parked(&self) -> String {
+        format!("{}/V/parked", self.0)
+    }
+    /// The cached token.
+    pub fn token(&self) -> String {
+        format!("{}/V/token", self.0)
+    }
+    /// A limiter counter.
+    pub fn rate(&self, what: &str, slot: i64) -> String {
+        format!("{}/V/r/{what}/{slot}", self.0)
+    }
+}
+
+/// A resource as the vault was last told, and how its delivery goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// The vault's id for it (member or group id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vid: Option<String>,
+    /// Digest of the state last delivered (users: email, externalId, active; groups:
+    /// name and externalId).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
+    /// Groups: digest of the member ids last delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<String>,
+    /// Users: whether the vault has the member active (not revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// The member's status in the vault, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Users: the email the vault knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Failed attempts in a row.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not before (ms) after a failure.
+    #[serde(default)]
+    pub next_at: i64,
+    /// The vault's last error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Given up on until the resource changes or a reconcile runs.
+    #[serde(default)]
+    pub parked: bool,
+    /// When a create was claimed (ms).
+    #[serde(default)]
+    pub claim_at: i64,
+    /// An owner or admin in the vault: never changed.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+impl Item {
+    /// The status `status` reports: the vault's, `error` while delivery fails or is
+    /// parked, `pending` before the first delivery.
+    pub fn status_name(&self) -> &str {
+        if self.parked || (self.error.is_some() && self.vid.is_none()) {
+            return "error";
+        }
+        self.status.as_deref().unwrap_or("pending")
+    }
+}
+
+/// The organization's delivery state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Meta {
+    /// When the vault's members were last listed and linked (ms).
+    #[serde(default)]
+    pub adopted_at: i64,
+    /// When a drain last ran (ms).
+    #[serde(default)]
+    pub last_sync: i64,
+    /// When a drain last delivered something (ms).
+    #[serde(default)]
+    pub last_sent: i64,
+    /// No calls before this (ms): the vault answered 429.
+    #[serde(default)]
+    pub pause_until: i64,
+    /// Vaultwarden: digest of the last import delivered, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_digest: Option<String>,
+    /// Vaultwarden: when the last import was sent (ms).
+    #[serde(default)]
+    pub import_at: i64,
+    /// Vaultwarden: users deleted in SCIM, by email, still sent as `deleted`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, Option<String>>,
+    /// Drift found in the vault by the last reconcile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+}
+
+/// A short digest of a value's JSON.
+pub fn digest(v: &serde_json::Value) -> String {
+    let d = Sha256::digest(v.to_string().as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode<T: for<'de> Deserialize<'de> + Default>(key: &str, bytes: Option<Vec<u8>>) -> Result<T> {
+    match bytes {
+        None => Ok(T::default()),
+        Some(b) => serde_json::from_slice(&b)
+            .map_err(|e| ScimError::internal(format!("corrupt vault record {key}: {e}"))),
+    }
+}
+
+/// Reads a record (the default when absent).
+pub fn load<T: for<'de> Deserialize<'de> + Default>(store: &dyn Store, key: &str) -> Result<T> {
+    decode(key, store.get(key)?)
+}
+
+/// Writes a record.
+pub fn save<T: Serialize>(store: &dyn Store, key: &str, v: &T) -> Result<()> {
+    let bytes =
+        serde_json::to_vec(v).map_err(|e| ScimError::internal(format!("encode {key}: {e}")))?;
+    Ok(store.set(key, &bytes)?)
+}

@@ -1,0 +1,163 @@
+//! Vaultwarden: the organization's whole state in one `POST public/organization/import`,
+//! keyed by email, sent only when it differs from the last import and at most once per
+//! `debounce_ms`. Deactivated users go as `deleted: true` (Vaultwarden revokes them;
+//! present again, it restores them); users deleted in SCIM keep being sent as deleted.
+//! `overwriteExisting` is always false: nothing is removed wholesale.
+
+use super::conn::{store_fail, Fail};
+use super::drain::Drain;
+use super::state::{digest, load, parse_entry, save, Item, Kind, Meta};
+use crate::log::always_live;
+use crate::schema::ResourceKind;
+use serde_json::{json, Value};
+
+/// A user in an import: id, email, active.
+type Imported = (String, String, bool);
+
+impl Drain<'_, '_> {
+    /// Sends the import when the outbox holds anything (or `force`), the state differs
+    /// from the last import, and the debounce allows.
+    pub(super) fn vaultwarden(&mut self, force: bool) -> Result<(), Fail> {
+        let store = self.conn.store();
+        let now = self.conn.now();
+        let outbox = self.svc.outbox();
+        let page = outbox.all(now, &always_live).map_err(store_fail)?;
+        if page.total == 0 && !force {
+            return Ok(());
+        }
+        let mut meta: Meta = load(store, &self.keys.meta()).map_err(store_fail)?;
+        if !force && now - meta.import_at < self.cfg.debounce_ms {
+            return Ok(());
+        }
+        // Users deleted since the last import stay in it as deleted.
+        for e in &page.entries {
+            if let Some((Kind::User, id)) = parse_entry(&e.id) {
+                if self.svc.user_want(id).map_err(store_fail)?.is_none() {
+                    let item: Item =
+                        load(store, &self.keys.item(Kind::User, id)).map_err(store_fail)?;
+                    if let Some(email) = item.email {
+                        meta.removed
+                            .insert(email.to_lowercase(), Some(id.to_string()));
+                    }
+                }
+            }
+        }
+        let (payload, users) = self.import_payload(&meta)?;
+        let d = digest(&payload);
+        if meta.import_digest.as_deref() != Some(d.as_str()) {
+            let r = self
+                .conn
+                .call("POST", "public/organization/import", Some(&payload))?;
+            if r.status != 200 {
+                let m = format!("import refused ({}): {}", r.status, r.message());
+                self.report.errors.push(m);
+                meta.import_at = now;
+                return save(store, &self.keys.meta(), &meta).map_err(store_fail);
+            }
+            self.report.sent += 1;
+            // Statuses as far as an import tells them: Vaultwarden invites (or, with mail
+            // off, accepts) new members and revokes deleted ones.
+            let mut writes = Vec::new();
+            for (id, email, active) in &users {
+                let key = self.keys.item(Kind::User, id);
+                let mut item: Item = load(store, &key).map_err(store_fail)?;
+                let status = if *active { "invited" } else { "revoked" };
+                let keep = item
+                    .status
+                    .as_deref()
+                    .filter(|s| *active && *s != "revoked")
+                    .map(str::to_string);
+                let next = Item {
+                    status: Some(keep.unwrap_or_else(|| status.to_string())),
+                    email: Some(email.clone()),
+                    active: Some(*active),
+                    ..item.clone()
+                };
+                if next != item {
+                    item = next;
+                    let bytes =
+                        serde_json::to_vec(&item).map_err(|e| Fail::Transient(e.to_string()))?;
+                    writes.push((key, bytes));
+                }
+            }
+            for chunk in writes.chunks(100) {
+                store.set_many(chunk).map_err(|e| store_fail(e.into()))?;
+            }
+            meta.import_digest = Some(d.clone());
+        }
+        meta.import_at = now;
+        save(store, &self.keys.meta(), &meta).map_err(store_fail)?;
+        for e in &page.entries {
+            outbox
+                .remove(&e.id, None, self.conn.now())
+                .map_err(store_fail)?;
+        }
+        // Changes made while the import was built are marked again.
+        for e in &page.entries {
+            if let Some((kind, id)) = parse_entry(&e.id) {
+                let rk = if kind == Kind::User {
+                    ResourceKind::User
+                } else {
+                    ResourceKind::Group
+                };
+                self.svc.forget(rk, id);
+            }
+        }
+        let (again, _) = self.import_payload(&meta)?;
+        if digest(&again) != d {
+            for e in &page.entries {
+                outbox
+                    .add(&e.id, None, self.conn.now())
+                    .map_err(store_fail)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The import body, and each user's (id, email, active).
+    fn import_payload(&self, meta: &Meta) -> Result<(Value, Vec<Imported>), Fail> {
+        let ids = self.svc.ids_of(ResourceKind::User).map_err(store_fail)?;
+        let mut members = Vec::with_capacity(ids.len());
+        let mut users = Vec::with_capacity(ids.len());
+        let mut ext_of = std::collections::HashMap::new();
+        for chunk in ids.chunks(100) {
+            self.svc
+                .prefetch_wants(ResourceKind::User, chunk.iter().map(String::as_str));
+            for id in chunk {
+                let Some(w) = self.svc.user_want(id).map_err(store_fail)? else {
+                    continue;
+                };
+                let ext = w.external_id.clone().unwrap_or_else(|| id.clone());
+                members.push(json!({"email": w.email, "externalId": ext, "deleted": !w.active}));
+                ext_of.insert(id.clone(), ext);
+                users.push((id.clone(), w.email.clone(), w.active));
+            }
+        }
+        let present: std::collections::HashSet<String> =
+            users.iter().map(|(_, e, _)| e.to_lowercase()).collect();
+        for (email, ext) in &meta.removed {
+            if !present.contains(email) {
+                members.push(json!({"email": email, "externalId": ext, "deleted": true}));
+            }
+        }
+        let mut groups = Vec::new();
+        if self.cfg.groups {
+            for id in self.svc.ids_of(ResourceKind::Group).map_err(store_fail)? {
+                let Some(g) = self.svc.group_want(&id).map_err(store_fail)? else {
+                    continue;
+                };
+                let member_ext: Vec<&String> =
+                    g.members.iter().filter_map(|m| ext_of.get(m)).collect();
+                groups.push(json!({
+                    "name": g.name,
+                    "externalId": g.external_id.clone().unwrap_or_else(|| id.clone()),
+                    "memberExternalIds": member_ext,
+                }));
+            }
+        }
+        Ok((
+            json!({"groups": groups, "members": members, "overwriteExisting": false, "largeImport": false}),
+            users,
+        ))
+    }
+}
