@@ -2,7 +2,7 @@
 //! of it ([`Kv`]): the view counts every call for the request's response headers and
 //! applies the profile's size limits and `get-many` answer before the data sees a call.
 
-use crate::client::{KvCounts, KV_CALLS, KV_READS, KV_WRITES};
+use crate::client::{KvCounts, KV_CALLS, KV_READS, KV_WRITES, OUTBOUND_CALLS};
 use crate::Profile;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,15 +13,22 @@ pub const EDGE_MAX_KEY: usize = 8192;
 /// The largest value the edge store takes, in bytes.
 pub const EDGE_MAX_VALUE: usize = 1_048_576;
 
-/// The counts of one request, shared by its instance and the code that answers it.
+/// The counts of one request (key-value calls and outbound HTTP requests), shared by its
+/// instance and the code that answers it.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     calls: AtomicU64,
     reads: AtomicU64,
     writes: AtomicU64,
+    outbound: AtomicU64,
 }
 
 impl Tally {
+    /// Counts one outbound HTTP request, allowed or refused.
+    pub(crate) fn outbound_call(&self) {
+        self.outbound.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn counts(&self) -> KvCounts {
         KvCounts {
             calls: self.calls.load(Ordering::Relaxed),
@@ -37,6 +44,7 @@ impl Tally {
             (KV_CALLS, c.calls),
             (KV_READS, c.reads),
             (KV_WRITES, c.writes),
+            (OUTBOUND_CALLS, self.outbound.load(Ordering::Relaxed)),
         ] {
             headers.insert(name, hyper::header::HeaderValue::from(n));
         }

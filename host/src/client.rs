@@ -16,6 +16,9 @@ pub const KV_READS: &str = "x-kv-reads";
 /// `set-many` or `delete-many`).
 pub const KV_WRITES: &str = "x-kv-writes";
 
+/// Response header: outbound HTTP requests the request made (allowed or refused).
+pub const OUTBOUND_CALLS: &str = "x-outbound-calls";
+
 /// One request's key-value traffic, as its response reports it.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct KvCounts {
@@ -87,6 +90,12 @@ impl Reply {
             reads: n(KV_READS)?,
             writes: n(KV_WRITES)?,
         })
+    }
+
+    /// The outbound HTTP requests the test host reports for the request
+    /// ([`OUTBOUND_CALLS`]), when present and decimal.
+    pub fn outbound_calls(&self) -> Option<u64> {
+        self.header(OUTBOUND_CALLS).and_then(|v| v.parse().ok())
     }
 }
 

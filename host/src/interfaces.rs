@@ -1,16 +1,17 @@
-//! What a component instance is given: WASI, wasi:http with every outbound request
-//! refused, and the Spin interfaces (`fermyon:spin/key-value`, `fermyon:spin/variables`,
-//! `wasi:keyvalue` store, atomics and batch), each adapted to its request's [`Kv`].
+//! What a component instance is given: WASI, wasi:http with outbound requests checked
+//! against the component's allowed hosts ([`OutboundHooks`]), and the Spin interfaces
+//! (`fermyon:spin/key-value`, `fermyon:spin/variables`, `wasi:keyvalue` store, atomics
+//! and batch), each adapted to its request's [`Kv`].
 
 use crate::backend::{GetMany, Kv};
+use crate::outbound::OutboundHooks;
 use crate::Profile;
-use hyper::http as http_types;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::Engine;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -29,39 +30,13 @@ use bindings::wasi::keyvalue::{atomics, batch, store as wasi_store};
 /// An open store: every label the host knows is one shared `default` store.
 pub struct StoreHandle;
 
-/// Refuses every outbound request.
-struct NoOutbound;
-
-impl WasiHttpHooks for NoOutbound {
-    fn send_request(
-        &mut self,
-        _request: http_types::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn std::future::Future<
-                Output = Result<
-                    (
-                        http_types::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<
-                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                                + Send,
-                        >,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
-    }
-}
-
-/// One instance's store data: it lives as long as the request it serves.
+/// One instance's store data: it lives as long as the component's handler runs for its
+/// request, post-response work included.
 pub(crate) struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: NoOutbound,
+    hooks: OutboundHooks,
     kv: Kv,
     variables: Arc<HashMap<String, String>>,
 }
@@ -69,12 +44,16 @@ pub(crate) struct State {
 impl State {
     /// The component's stderr goes to the host's; it is given no files, environment or
     /// arguments.
-    pub(crate) fn new(kv: Kv, variables: Arc<HashMap<String, String>>) -> Self {
+    pub(crate) fn new(
+        kv: Kv,
+        variables: Arc<HashMap<String, String>>,
+        hooks: OutboundHooks,
+    ) -> Self {
         State {
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: NoOutbound,
+            hooks,
             kv,
             variables,
         }

@@ -10,11 +10,27 @@
 //! edge store's size limits). Every response carries the key-value traffic of its request
 //! in the [`KV_CALLS`], [`KV_READS`] and [`KV_WRITES`] headers.
 //!
-//! Outbound HTTP is refused (the component is granted no outbound hosts).
+//! Outbound HTTP goes exactly where the component is granted, as Spin's
+//! `allowed_outbound_hosts` grants it: [`Host::allow_outbound`] takes the entries
+//! (`https://vault.example.com`, `http://127.0.0.1:8080`, `*://*.example.com:443`, with
+//! `{{ variable }}` templates resolved from the host's variables), and every request they
+//! do not allow fails with `HttpRequestDenied` (with no entries, every request does). An
+//! allowed request is sent by wasmtime-wasi-http's default sender (`http`, and `https`
+//! with rustls and the web PKI roots), with the timeouts the guest sets in its request
+//! options. [`AllowedHosts`] describes the matching. Each response reports the outbound
+//! requests its request made in the [`OUTBOUND_CALLS`] header, and
+//! [`Host::outbound_counts`] totals those sent and refused.
+//!
+//! The response goes back as soon as the component sets it; the component's handler
+//! keeps running after that (post-response work), to its end: neither sending the
+//! response nor the client closing its connection cancels it, its outbound requests are
+//! checked as any other, and [`Host::wait_idle`] waits for it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -25,15 +41,21 @@ use wasmtime_wasi_http::WasiHttpView;
 mod backend;
 pub mod client;
 mod interfaces;
+mod outbound;
 mod profile;
 
 use backend::{Kv, Tally};
 use interfaces::State;
+use outbound::{Outbound, OutboundHooks};
 
 pub use backend::{Backend, EDGE_MAX_KEY, EDGE_MAX_VALUE};
-pub use client::{KvCounts, KV_CALLS, KV_READS, KV_WRITES};
+pub use client::{KvCounts, KV_CALLS, KV_READS, KV_WRITES, OUTBOUND_CALLS};
 pub use interfaces::StoreHandle;
+pub use outbound::{AllowedHosts, OutboundCounts, SELF_HOST};
 pub use profile::Profile;
+
+/// How long a stopping server waits for handlers still running (post-response work).
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// A compiled component ready to serve.
 pub struct Host {
@@ -41,6 +63,24 @@ pub struct Host {
     profile: Profile,
     backend: Arc<Backend>,
     variables: Arc<HashMap<String, String>>,
+    outbound: Arc<Outbound>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a running handler for as long as it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What an import check found: the component's imports by name.
@@ -70,7 +110,8 @@ impl Host {
 
     /// Compiles a component and links it against WASI, wasi:http and the Spin interfaces
     /// the profile's host provides. A component importing anything else is refused, with
-    /// an error naming the import, as that host refuses it at deploy time.
+    /// an error naming the import, as that host refuses it at deploy time. It is granted
+    /// no outbound hosts until [`allow_outbound`](Self::allow_outbound).
     pub fn with_profile(
         wasm: &[u8],
         variables: HashMap<String, String>,
@@ -86,7 +127,51 @@ impl Host {
             profile,
             backend,
             variables: Arc::new(variables),
+            outbound: Arc::new(Outbound::new(AllowedHosts::default())),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Grants the component outbound HTTP to these `allowed_outbound_hosts` entries, in
+    /// addition to any granted before, as the component's `allowed_outbound_hosts` in
+    /// `spin.toml` would. `{{ name }}` templates in them are resolved from the host's
+    /// variables first, as Spin resolves them from the application's variables; an entry
+    /// naming an undefined variable, or malformed, is an error naming the entry (Spin
+    /// refuses such an app when it loads). See [`AllowedHosts`] for the matching.
+    pub fn allow_outbound<S: AsRef<str>>(mut self, entries: &[S]) -> wasmtime::Result<Self> {
+        let more = AllowedHosts::parse(entries, &self.variables)?;
+        self.outbound = Arc::new(self.outbound.with_more(more));
+        Ok(self)
+    }
+
+    /// The outbound hosts the component is granted.
+    pub fn allowed_outbound(&self) -> &AllowedHosts {
+        self.outbound.allowed()
+    }
+
+    /// Outbound requests sent and refused so far, over all requests.
+    pub fn outbound_counts(&self) -> OutboundCounts {
+        self.outbound.counts()
+    }
+
+    /// Component handlers still running, those doing post-response work included.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Waits (blocking, so not from async code) until no handler is running, post-response
+    /// work included; `false` when some still are after `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.in_flight() == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// The shared key-value data.
@@ -94,6 +179,17 @@ impl Host {
         &self.backend
     }
 
+    /// Serves one request: the component's handler runs in a task of its own, and the
+    /// response goes back as soon as the handler sets the response outparam.
+    ///
+    /// The handler task is detached, not awaited: it keeps running after the response
+    /// is sent, until the handler returns (Spin lets post-response work, such as a vault
+    /// delivery after a SCIM answer, run to its end). Neither the response nor the client
+    /// closing the connection (hyper then drops this future) cancels it; only stopping the
+    /// server does, after waiting [`DRAIN`] for it. Its store keeps the same hooks, so
+    /// outbound requests it makes after the response are checked against the allow list
+    /// and sent as any other (though the response's [`OUTBOUND_CALLS`] and `x-kv-*`
+    /// headers no longer count them).
     async fn handle(
         self: Arc<Self>,
         req: hyper::Request<hyper::body::Incoming>,
@@ -104,6 +200,7 @@ impl Host {
             State::new(
                 Kv::new(self.backend.clone(), self.profile, tally.clone()),
                 self.variables.clone(),
+                OutboundHooks::new(self.outbound.clone(), tally.clone()),
             ),
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -113,7 +210,9 @@ impl Host {
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = self.pre.clone();
+        let running = InFlight::enter(&self.in_flight);
         let task = tokio::task::spawn(async move {
+            let _running = running;
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
@@ -121,8 +220,9 @@ impl Host {
                 .await
         });
         match receiver.await {
-            // Calls made after the response head is set (while the body streams) are not
-            // counted; a handler that returns a whole response makes none.
+            // Calls made after the response head is set (while the body streams, or after
+            // it) are not counted; a handler that returns a whole response makes none.
+            // Dropping `task` here detaches it.
             Ok(Ok(mut resp)) => {
                 tally.stamp(resp.headers_mut());
                 Ok(resp)
@@ -159,11 +259,14 @@ impl Drop for Running {
 }
 
 /// Serves the host on `bind` (use port 0 for any free port) on a background runtime.
+/// Calls the component makes to [`SELF_HOST`] (when granted `http://self`) go to this
+/// address. Stopping (dropping the [`Running`]) waits up to 5 s for handlers still running.
 pub fn serve(host: Host, bind: SocketAddr, workers: usize) -> std::io::Result<Running> {
     let host = Arc::new(host);
     let std_listener = std::net::TcpListener::bind(bind)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
+    host.outbound.set_origin(addr);
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers.max(1))
@@ -177,7 +280,14 @@ pub fn serve(host: Host, bind: SocketAddr, workers: usize) -> std::io::Result<Ru
             };
             loop {
                 tokio::select! {
-                    _ = &mut stop_rx => return,
+                    _ = &mut stop_rx => {
+                        // Let handlers still running (post-response work) finish.
+                        let deadline = tokio::time::Instant::now() + DRAIN;
+                        while served.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        return;
+                    }
                     accepted = listener.accept() => {
                         let Ok((conn, _)) = accepted else { continue };
                         let host = served.clone();

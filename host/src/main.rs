@@ -1,7 +1,15 @@
 //! `scim-edge-host --wasm <component.wasm> [--listen 127.0.0.1:3000] [--workers N]
-//! [--profile spin|edge] [--no-batch]` serves a Spin HTTP component with an in-memory
-//! key-value store, as `spin up` would on this machine. Variables come from
-//! `SPIN_VARIABLE_<NAME>` environment variables or `--variable name=value`, as with Spin.
+//! [--profile spin|edge] [--no-batch] [--allow-outbound <entry>]...` serves a Spin HTTP
+//! component with an in-memory key-value store, as `spin up` would on this machine.
+//! Variables come from `SPIN_VARIABLE_<NAME>` environment variables or
+//! `--variable name=value`, as with Spin.
+//!
+//! `--allow-outbound <entry>` (repeatable) grants the component outbound HTTP as one
+//! `allowed_outbound_hosts` entry of `spin.toml` would: `https://vault.example.com`,
+//! `http://127.0.0.1:8080`, `http://localhost:*`, `*://*.example.com:443`,
+//! `https://{{ vault_host }}` (templates take the variables above). Without it every
+//! outbound request is refused, as with `allowed_outbound_hosts = []`. Each response
+//! reports its request's outbound requests in `x-outbound-calls`.
 //!
 //! `--profile edge` serves it as Akamai Functions would: without `wasi:keyvalue/atomics`
 //! (a component importing it does not start) and with the edge store's key and value size
@@ -21,6 +29,7 @@ fn run() -> Result<(), String> {
     let mut workers = 2usize;
     let mut profile = Profile::Spin;
     let mut no_batch = false;
+    let mut allow_outbound: Vec<String> = Vec::new();
     let mut variables: HashMap<String, String> = std::env::vars()
         .filter_map(|(k, v)| {
             k.strip_prefix("SPIN_VARIABLE_")
@@ -44,6 +53,7 @@ fn run() -> Result<(), String> {
             }
             "--profile" => profile = value()?.parse()?,
             "--no-batch" => no_batch = true,
+            "--allow-outbound" => allow_outbound.push(value()?),
             "--variable" => {
                 let v = value()?;
                 let (k, val) = v.split_once('=').ok_or("--variable takes name=value")?;
@@ -60,12 +70,19 @@ fn run() -> Result<(), String> {
     let backend = Arc::new(Backend::default());
     backend.set_no_batch(no_batch);
     let host = Host::with_profile(&bytes, variables, backend, profile)
-        .map_err(|e| format!("{wasm} on the {profile} profile: {e:#}"))?;
+        .map_err(|e| format!("{wasm} on the {profile} profile: {e:#}"))?
+        .allow_outbound(&allow_outbound)
+        .map_err(|e| format!("--allow-outbound: {e:#}"))?;
     let running = serve(host, addr, workers).map_err(|e| format!("listen {listen}: {e}"))?;
     println!(
-        "serving {wasm} as {profile}{} on http://{}",
+        "serving {wasm} as {profile}{} on http://{}; outbound HTTP to {}",
         if no_batch { " without get-many" } else { "" },
-        running.addr
+        running.addr,
+        if allow_outbound.is_empty() {
+            "nothing".to_string()
+        } else {
+            allow_outbound.join(", ")
+        }
     );
     loop {
         std::thread::park();
