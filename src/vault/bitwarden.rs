@@ -84,6 +84,7 @@ impl Drain<'_, '_> {
             return Ok(None);
         }
         item.claim_at = now;
+        self.claimed = true;
         save(self.conn.store(), &self.keys.item(kind, id), item).map_err(store_fail)?;
         let n =
             super::conn::bump(self.conn.store(), &self.keys.claim(kind, id)).map_err(store_fail)?;

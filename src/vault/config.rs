@@ -104,6 +104,8 @@ pub struct VaultConfig {
     pub debounce_ms: i64,
     /// Per-call timeout, ms.
     pub timeout_ms: i64,
+    /// First wait after a failure, ms; it doubles with each failure of an entry.
+    pub retry_ms: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +137,7 @@ pub(crate) struct VaultDto {
     max_attempts: Option<u32>,
     debounce_ms: Option<i64>,
     timeout_ms: Option<i64>,
+    retry_ms: Option<i64>,
 }
 
 fn base_url(path: &str, field: &str, v: &str) -> Result<String, String> {
@@ -259,6 +262,7 @@ impl VaultDto {
             },
             debounce_ms: positive_ms(path, "debounce_ms", self.debounce_ms, 2_000)?,
             timeout_ms: positive_ms(path, "timeout_ms", self.timeout_ms, 10_000)?,
+            retry_ms: positive_ms(path, "retry_ms", self.retry_ms, 5_000)?,
         })
     }
 }

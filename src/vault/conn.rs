@@ -64,6 +64,7 @@ pub struct Conn<'a> {
     pub writes: u32,
     /// 429 answers received.
     pub limited: u32,
+    answers: u32,
 }
 
 /// Adds to a counter: atomically where the store can, else read and written back (the
@@ -109,6 +110,7 @@ impl<'a> Conn<'a> {
             calls: 0,
             writes: 0,
             limited: 0,
+            answers: 0,
         }
     }
 
@@ -168,6 +170,16 @@ impl<'a> Conn<'a> {
             .header("retry-after")
             .and_then(|v| v.trim().parse::<i64>().ok())
             .map_or(self.cfg.rate.second_ms, |s| s.clamp(1, 3600) * 1000);
+        self.pause(wait);
+    }
+
+    /// Whether the vault has answered this drain (anything but a 5xx).
+    pub fn answered(&self) -> bool {
+        self.answers > 0
+    }
+
+    /// Holds every drain of the organization back for `wait` ms.
+    pub fn pause(&self, wait: i64) {
         let key = self.keys.meta();
         if let Ok(mut meta) = load::<super::state::Meta>(self.store, &key) {
             meta.pause_until = meta.pause_until.max(self.now() + wait);
@@ -195,7 +207,10 @@ impl<'a> Conn<'a> {
                 r.status,
                 r.message()
             ))),
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                self.answers += 1;
+                Ok(r)
+            }
             Err(NetError::Denied(m)) => Err(Fail::Fatal(format!(
                 "the host refused the request: {m}; grant the vault's origin in allowed_outbound_hosts (variable vault_origin)"
             ))),

@@ -58,6 +58,8 @@ pub struct Drain<'s, 'a> {
     pub(super) cfg: &'a VaultConfig,
     pub(super) keys: VaultKeys<'a>,
     pub(super) report: Report,
+    /// Whether the entry being delivered holds a create claim it took itself.
+    pub(super) claimed: bool,
 }
 
 fn resource(kind: Kind) -> ResourceKind {
@@ -67,10 +69,10 @@ fn resource(kind: Kind) -> ResourceKind {
     }
 }
 
-/// Backoff after `attempts` failures: 2 s doubling, at most an hour.
-fn backoff_ms(attempts: u32) -> i64 {
-    2_000i64
-        .saturating_mul(1 << attempts.min(11))
+/// Backoff after `attempts` failures: `retry_ms` doubling, at most an hour.
+fn backoff_ms(retry_ms: i64, attempts: u32) -> i64 {
+    retry_ms
+        .saturating_mul(1 << attempts.saturating_sub(1).min(16))
         .min(3_600_000)
 }
 
@@ -88,6 +90,7 @@ impl<'s, 'a> Drain<'s, 'a> {
             cfg,
             keys,
             report: Report::default(),
+            claimed: false,
         }
     }
 
@@ -183,6 +186,7 @@ impl<'s, 'a> Drain<'s, 'a> {
             return Ok(());
         }
         let writes = self.conn.writes;
+        self.claimed = false;
         let mut step = Step::Again;
         let mut want = Value::Null;
         for _ in 0..2 {
@@ -239,9 +243,21 @@ impl<'s, 'a> Drain<'s, 'a> {
         key: &str,
         item: &mut Item,
     ) -> std::result::Result<Step, Fail> {
+        if !matches!(s, Ok(Step::Done | Step::Wait)) && self.claimed && item.vid.is_none() {
+            // A create that did not happen frees its claim; the next one looks first.
+            item.claim_at = 0;
+        }
         match s {
             Ok(step) => Ok(step),
-            Err(Fail::Transient(m)) => Ok(Step::Rejected(m)),
+            // The vault answered this drain before: the failure is this entry's.
+            Err(Fail::Transient(m)) if self.conn.answered() => Ok(Step::Rejected(m)),
+            Err(Fail::Transient(m)) => {
+                // The vault is down, as far as this drain can tell: every drain of the
+                // organization waits, and the entry is not charged an attempt.
+                self.conn.pause(self.cfg.retry_ms);
+                save(self.conn.store(), key, item).map_err(store_fail)?;
+                Err(Fail::Transient(m))
+            }
             Err(f) => {
                 save(self.conn.store(), key, item).map_err(store_fail)?;
                 Err(f)
@@ -260,7 +276,7 @@ impl<'s, 'a> Drain<'s, 'a> {
         let e = super::state::entry(kind, id);
         item.attempts += 1;
         item.error = Some(m.clone());
-        item.next_at = self.conn.now() + backoff_ms(item.attempts);
+        item.next_at = self.conn.now() + backoff_ms(self.cfg.retry_ms, item.attempts);
         self.report.errors.push(format!("{e}: {m}"));
         let store = self.conn.store();
         if item.attempts >= self.cfg.max_attempts {
