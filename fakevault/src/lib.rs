@@ -175,6 +175,10 @@ pub enum Fault {
     Slow(Duration, usize),
     /// Read the request, then close the connection without answering.
     Drop(usize),
+    /// Apply the next n API writes (POST/PUT/DELETE under `/api`), then close the
+    /// connection without answering: the vault did it, the caller never learns. Other
+    /// requests pass while this fault waits for a write.
+    Lost(usize),
 }
 
 /// Member status: Invited.

@@ -185,13 +185,16 @@ async fn handle(
         if st.down {
             return Ok(Reply::empty(503).into_response());
         }
-        next_fault(&mut st.faults)
+        next_fault(
+            &mut st.faults,
+            req.is_write() && req.path.starts_with("/api/"),
+        )
     };
     match fault {
         Some(Fault::Status(code, _)) => return Ok(Reply::empty(code).into_response()),
         Some(Fault::Drop(_)) => return Err(DropConnection),
         Some(Fault::Slow(d, _)) => tokio::time::sleep(d).await,
-        None => {}
+        Some(Fault::Lost(_)) | None => {}
     }
 
     let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -203,15 +206,19 @@ async fn handle(
     {
         st.stats.writes += 1;
     }
+    if matches!(fault, Some(Fault::Lost(_))) {
+        return Err(DropConnection);
+    }
     Ok(reply.into_response())
 }
 
 /// Takes one use of the first queued fault.
-fn next_fault(faults: &mut std::collections::VecDeque<Fault>) -> Option<Fault> {
+fn next_fault(faults: &mut std::collections::VecDeque<Fault>, api_write: bool) -> Option<Fault> {
     loop {
         let front = faults.front_mut()?;
         let n = match front {
-            Fault::Status(_, n) | Fault::Slow(_, n) | Fault::Drop(n) => n,
+            Fault::Lost(_) if !api_write => return None,
+            Fault::Status(_, n) | Fault::Slow(_, n) | Fault::Drop(n) | Fault::Lost(n) => n,
         };
         if *n == 0 {
             faults.pop_front();
@@ -349,9 +356,17 @@ mod tests {
             Fault::Status(500, 2),
             Fault::Drop(1),
         ]);
-        assert_eq!(next_fault(&mut q), Some(Fault::Status(500, 1)));
-        assert_eq!(next_fault(&mut q), Some(Fault::Status(500, 0)));
-        assert_eq!(next_fault(&mut q), Some(Fault::Drop(0)));
-        assert_eq!(next_fault(&mut q), None);
+        assert_eq!(next_fault(&mut q, false), Some(Fault::Status(500, 1)));
+        assert_eq!(next_fault(&mut q, false), Some(Fault::Status(500, 0)));
+        assert_eq!(next_fault(&mut q, false), Some(Fault::Drop(0)));
+        assert_eq!(next_fault(&mut q, false), None);
+    }
+
+    #[test]
+    fn a_lost_answer_waits_for_a_write() {
+        let mut q = std::collections::VecDeque::from([Fault::Lost(1)]);
+        assert_eq!(next_fault(&mut q, false), None);
+        assert_eq!(next_fault(&mut q, true), Some(Fault::Lost(0)));
+        assert_eq!(next_fault(&mut q, true), None);
     }
 }
