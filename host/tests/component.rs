@@ -20,6 +20,8 @@ fn provided(profile: Profile) -> Vec<&'static str> {
         "wasi:random/",
         "wasi:filesystem/",
         "wasi:http/types@",
+        // Outbound HTTP, to the vault the manifest's allowed_outbound_hosts grants.
+        "wasi:http/outgoing-handler@",
         // spin.toml grants key_value_stores = ["default"]; variables are declared.
         "fermyon:spin/key-value@2.0.0",
         "fermyon:spin/variables@2.0.0",
@@ -48,13 +50,9 @@ fn each_artifact_imports_only_what_its_host_provides_and_the_manifest_grants() {
                 "the {profile} artifact imports {i}, which its host lacks (all: {imports:?})"
             );
         }
-        // No outbound HTTP (allowed_outbound_hosts = []), no sockets.
-        assert!(
-            !imports
-                .iter()
-                .any(|i| i.starts_with("wasi:http/outgoing-handler")
-                    || i.starts_with("wasi:sockets/"))
-        );
+        // Outbound HTTP only through wasi:http (which allowed_outbound_hosts governs),
+        // never raw sockets.
+        assert!(!imports.iter().any(|i| i.starts_with("wasi:sockets/")));
         // The store is reached through one of Spin's two key-value interfaces.
         assert!(imports.iter().any(|i| {
             i.starts_with("wasi:keyvalue/store@") || i.starts_with("fermyon:spin/key-value@")
@@ -293,9 +291,14 @@ fn each_manifest_builds_and_serves_its_own_artifact() {
             "{file}: {build}"
         );
         assert_eq!(line("key_value_stores"), "key_value_stores = [\"default\"]");
+        // Outbound HTTP reaches the vault's origin alone, and nothing without a vault.
         assert_eq!(
             line("allowed_outbound_hosts"),
-            "allowed_outbound_hosts = []"
+            "allowed_outbound_hosts = [\"{{ vault_origin }}\"]"
+        );
+        assert_eq!(
+            line("vault_origin"),
+            "vault_origin = { default = \"https://vault.invalid\" }"
         );
     }
 }

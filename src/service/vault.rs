@@ -93,9 +93,23 @@ impl Service<'_> {
         if self.marked.borrow().contains(&e) {
             return Ok(());
         }
-        self.outbox().add(&e, None, self.now())?;
+        self.outbox_add(&e)?;
         self.marked.borrow_mut().push(e);
         Ok(())
+    }
+
+    /// Adds an entry to the outbox, compacting it when due.
+    pub fn outbox_add(&self, e: &str) -> Result<()> {
+        let outbox = self.outbox();
+        let slot = outbox.add(e, None, self.now())?;
+        self.compact_if_due(&outbox, slot)
+    }
+
+    /// Removes an entry from the outbox, compacting it when due.
+    pub fn outbox_remove(&self, e: &str) -> Result<()> {
+        let outbox = self.outbox();
+        let slot = outbox.remove(e, None, self.now())?;
+        self.compact_if_due(&outbox, slot)
     }
 
     /// Marks every user and group (a reconcile); returns how many.

@@ -95,6 +95,7 @@ impl Drain<'_, '_> {
 
     fn set_member(&self, item: &mut Item, f: &Found) {
         item.vid = Some(f.id.clone());
+        item.linked_at = self.conn.now();
         item.status = Some(status_name(f.status).into());
         item.active = Some(f.status != -1);
         item.protected = f.privileged;
@@ -263,6 +264,7 @@ impl Drain<'_, '_> {
                     .get("id")
                     .and_then(Value::as_str)
                     .map(str::to_string);
+                item.linked_at = self.conn.now();
                 item.sent = Some(named.clone());
             }
         }

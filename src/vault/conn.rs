@@ -84,7 +84,8 @@ pub(super) fn bump(store: &dyn Store, key: &str) -> Result<i64> {
 
 /// The slot length for `n` calls per `window` ms (see the module doc).
 fn slot_ms(n: u32, window: i64) -> i64 {
-    (window / i64::from(n.saturating_sub(1).max(1))).max(1)
+    let slots = i64::from(n.saturating_sub(1).max(1));
+    ((window + slots - 1) / slots).max(1)
 }
 
 impl<'a> Conn<'a> {
@@ -122,6 +123,11 @@ impl<'a> Conn<'a> {
     /// Now, ms.
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Vault calls this drain may still make.
+    pub fn calls_left(&self) -> u32 {
+        self.calls_left
     }
 
     /// Whether time and calls are left.
@@ -350,11 +356,13 @@ mod tests {
 
     #[test]
     fn slots_keep_any_window_within_its_limit() {
-        // 60 per minute: 59 slots of 1016 ms; any 60 s overlaps at most 60 of them.
+        // 60 per minute: slots of 1017 ms; any 60 s overlaps at most 60 of them.
         let len = slot_ms(60, 60_000);
-        assert_eq!(len, 1016);
+        assert_eq!(len, 1017);
         assert!(60_000 / len < 60);
         assert_eq!(slot_ms(5, 1000), 250);
+        // Rounded up: 5 per 10 ms in slots of 3 ms, never 6 in any 10 ms.
+        assert_eq!(slot_ms(5, 10), 3);
         assert_eq!(slot_ms(1, 1000), 1000);
     }
 }

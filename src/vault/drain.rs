@@ -124,7 +124,8 @@ impl<'s, 'a> Drain<'s, 'a> {
         match outcome {
             Ok(()) | Err(Fail::Budget) => {}
             Err(Fail::Limited) => self.report.errors.push(
-                "the vault asked to wait (429); delivery resumes after its Retry-After".into(),
+                "the vault is failing or asked to wait (429): delivery resumes after the pause"
+                    .into(),
             ),
             Err(Fail::Transient(m)) | Err(Fail::Fatal(m)) => self.report.errors.push(m),
         }
@@ -164,6 +165,10 @@ impl<'s, 'a> Drain<'s, 'a> {
         if !self.cfg.groups {
             entries.retain(|(k, _)| *k == Kind::User);
         }
+        // A short budget looks at a few entries only (each costs at least one call).
+        entries.truncate(
+            usize::try_from(self.conn.calls_left().saturating_mul(2)).unwrap_or(usize::MAX),
+        );
         let item_keys: Vec<String> = entries
             .iter()
             .map(|(k, id)| self.keys.item(*k, id))
@@ -223,6 +228,9 @@ impl<'s, 'a> Drain<'s, 'a> {
                     self.report.sent += 1;
                 }
                 item.attempts = 0;
+                if item.vid.is_some() {
+                    item.claim_at = 0;
+                }
                 item.error = None;
                 item.next_at = 0;
                 item.parked = false;
@@ -285,10 +293,7 @@ impl<'s, 'a> Drain<'s, 'a> {
             save(store, key, item).map_err(store_fail)?;
             self.park(&e, &m).map_err(store_fail)?;
             // Out of the outbox until the resource changes or a reconcile runs.
-            self.svc
-                .outbox()
-                .remove(&e, None, self.conn.now())
-                .map_err(store_fail)?;
+            self.svc.outbox_remove(&e).map_err(store_fail)?;
             return Ok(());
         }
         save(store, key, item).map_err(store_fail)
@@ -298,11 +303,10 @@ impl<'s, 'a> Drain<'s, 'a> {
     /// the delivery read it marks it again.
     pub(super) fn finish(&self, kind: Kind, id: &str, delivered: &Value) -> Result<()> {
         let e = super::state::entry(kind, id);
-        let outbox = self.svc.outbox();
-        outbox.remove(&e, None, self.conn.now())?;
+        self.svc.outbox_remove(&e)?;
         self.svc.forget(resource(kind), id);
         if &self.want(kind, id)? != delivered {
-            outbox.add(&e, None, self.conn.now())?;
+            self.svc.outbox_add(&e)?;
         }
         Ok(())
     }

@@ -31,6 +31,7 @@ impl Drain<'_, '_> {
 
     /// Lists the vault and links, reports drift, and marks what needs delivering.
     pub(super) fn reconcile(&mut self) -> Result<(), Fail> {
+        let listed_at = self.conn.now();
         let members = self.list("public/members")?;
         let mut by_ext: HashMap<String, &Value> = HashMap::new();
         let mut by_email: HashMap<String, &Value> = HashMap::new();
@@ -70,6 +71,9 @@ impl Drain<'_, '_> {
                 match (vault, item.vid.is_some()) {
                     (Some(m), _) => {
                         let status = m.get("status").and_then(Value::as_i64).unwrap_or(0);
+                        if item.vid.is_none() {
+                            item.linked_at = self.conn.now();
+                        }
                         item.vid = m.get("id").and_then(Value::as_str).map(str::to_string);
                         item.protected =
                             matches!(m.get("type").and_then(Value::as_i64), Some(0 | 1));
@@ -96,6 +100,8 @@ impl Drain<'_, '_> {
                         }
                         item.active = Some(vault_active);
                     }
+                    // Linked by a drain after the listing: not drift.
+                    (None, true) if item.linked_at >= listed_at => {}
                     (None, true) => {
                         self.report
                             .drift
@@ -103,6 +109,7 @@ impl Drain<'_, '_> {
                         item.vid = None;
                         item.active = None;
                         item.status = None;
+                        item.claim_at = 0;
                     }
                     (None, false) => {}
                 }

@@ -119,6 +119,9 @@ pub struct Item {
     /// When a create was claimed (ms).
     #[serde(default)]
     pub claim_at: i64,
+    /// When `vid` was set (ms): a reconcile's listing older than that cannot show it.
+    #[serde(default)]
+    pub linked_at: i64,
     /// An owner or admin in the vault: never changed.
     #[serde(default)]
     pub protected: bool,

@@ -20,8 +20,11 @@ impl Drain<'_, '_> {
     pub(super) fn vaultwarden(&mut self, force: bool) -> Result<(), Fail> {
         let store = self.conn.store();
         let now = self.conn.now();
-        let outbox = self.svc.outbox();
-        let page = outbox.all(now, &always_live).map_err(store_fail)?;
+        let page = self
+            .svc
+            .outbox()
+            .all(now, &always_live)
+            .map_err(store_fail)?;
         if page.total == 0 && !force {
             return Ok(());
         }
@@ -88,9 +91,7 @@ impl Drain<'_, '_> {
         meta.import_at = now;
         save(store, &self.keys.meta(), &meta).map_err(store_fail)?;
         for e in &page.entries {
-            outbox
-                .remove(&e.id, None, self.conn.now())
-                .map_err(store_fail)?;
+            self.svc.outbox_remove(&e.id).map_err(store_fail)?;
         }
         // Changes made while the import was built are marked again.
         for e in &page.entries {
@@ -106,9 +107,7 @@ impl Drain<'_, '_> {
         let (again, _) = self.import_payload(&meta)?;
         if digest(&again) != d {
             for e in &page.entries {
-                outbox
-                    .add(&e.id, None, self.conn.now())
-                    .map_err(store_fail)?;
+                self.svc.outbox_add(&e.id).map_err(store_fail)?;
             }
         }
         Ok(())

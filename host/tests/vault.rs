@@ -1,0 +1,466 @@
+//! Provisioning through the built component: the test host serves it with outbound HTTP
+//! granted to the fake vaults on 127.0.0.1 (as `allowed_outbound_hosts` grants
+//! `{{ vault_origin }}`), and `_vault/sync` drains as a cron would. Every test ends by
+//! comparing the vault with the SCIM state.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "../../tests/common/fixtures.rs"]
+mod fixtures;
+#[path = "../../tests/common/runscope.rs"]
+mod runscope;
+
+use common::{json, key, org_entry, profile, wasm};
+use scim_edge_fakevault::{FakeVault, Fault, Limits, Mode, Options, REVOKED};
+use scim_edge_host::client::{request, Reply};
+use scim_edge_host::{serve, Backend, Host, Running};
+use serde_json::{json as j, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+const EXT: &str = "urn:scim-edge:schemas:extension:vault:2.0:User";
+
+/// Bitwarden's proportions (5 writes per second, 60 per window) on a short clock.
+fn fast() -> Limits {
+    Limits {
+        per_second: 5,
+        per_window: 60,
+        second_ms: 10,
+        window_ms: 600,
+        ..Limits::default()
+    }
+}
+
+fn vault(mode: Mode) -> FakeVault {
+    FakeVault::start(Options {
+        mode,
+        limits: fast(),
+        groups_enabled: true,
+        ..Options::default()
+    })
+}
+
+fn org(n: usize) -> String {
+    format!("0000000{}-0000-4000-8000-{n:012x}", n % 10)
+}
+
+/// The organization's entry with its vault: the rate matches the fake vault's clock.
+fn vault_entry(org: &str, v: &FakeVault, policy: &str, extra: Value) -> String {
+    let o = v.options();
+    let mut cfg = j!({
+        "kind": if o.mode == Mode::Bitwarden { "bitwarden" } else { "vaultwarden" },
+        "api_url": v.api_url(),
+        "identity_url": v.identity_url(),
+        "client_id": o.client_id(),
+        "client_secret": o.client_secret,
+        "rate": {"second_ms": 10, "window_ms": 600},
+        "retry_ms": 20,
+        "debounce_ms": 1,
+        "timeout_ms": 1000,
+    });
+    for (k, x) in extra.as_object().into_iter().flatten() {
+        cfg[k] = x.clone();
+    }
+    let base = org_entry(org, policy);
+    format!("{}, \"vault\": {cfg}}}", base.trim_end_matches('}'))
+}
+
+fn server(entries: &[String]) -> Running {
+    let vars = HashMap::from([
+        (
+            "organizations".to_string(),
+            format!("{{{}}}", entries.join(", ")),
+        ),
+        ("vault_origin".to_string(), "http://127.0.0.1:*".to_string()),
+    ]);
+    let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile())
+        .unwrap()
+        .allow_outbound(&["{{ vault_origin }}"])
+        .unwrap();
+    serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap()
+}
+
+fn call(s: &Running, org: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let auth = format!("Bearer {}", key(org));
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let mut h = vec![("authorization", auth.as_str())];
+    if !bytes.is_empty() {
+        h.push(("content-type", "application/scim+json"));
+    }
+    request(s.addr, method, &format!("/v2/{org}{path}"), &h, &bytes).unwrap()
+}
+
+/// Syncs until the outbox is empty; the last report.
+fn drain(s: &Running, org: &str) -> Value {
+    for _ in 0..60 {
+        let r = call(s, org, "POST", "/_vault/sync", None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = json(&r);
+        if v["pending"] == 0 {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "{org}: the outbox never emptied: {}",
+        json(&call(s, org, "GET", "/_vault/status", None))
+    );
+}
+
+fn user(name: &str) -> Value {
+    j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "externalId": format!("okta-{name}"), "emails": [{"primary": true, "value": name}], "active": true})
+}
+
+/// The vault holds exactly the organization's SCIM state: every user a member once
+/// (revoked when inactive), every group with its members.
+fn assert_mirrors(s: &Running, org: &str, v: &FakeVault) {
+    let users = json(&call(s, org, "GET", "/Users?count=1000", None));
+    let members = v.members();
+    let mut seen = HashSet::new();
+    let mut vid = HashMap::new();
+    for u in users["Resources"].as_array().unwrap() {
+        let email = u["emails"][0]["value"]
+            .as_str()
+            .or(u["userName"].as_str())
+            .unwrap()
+            .to_lowercase();
+        let m = members
+            .iter()
+            .find(|m| m.email.to_lowercase() == email)
+            .unwrap_or_else(|| panic!("{org}: {email} is not in the vault"));
+        assert!(seen.insert(m.id.clone()));
+        let active = u["active"].as_bool().unwrap_or(true);
+        assert_eq!(
+            m.status == REVOKED,
+            !active,
+            "{org}: {email} active={active}, vault status {}",
+            m.status
+        );
+        assert_ne!(u[EXT]["status"], "error", "{u}");
+        vid.insert(u["id"].as_str().unwrap().to_string(), m.id.clone());
+    }
+    assert!(
+        v.stats().max_invites() <= 1,
+        "{org}: someone was invited twice: {:?}",
+        v.stats().invites
+    );
+    if v.options().mode == Mode::Vaultwarden {
+        return;
+    }
+    let groups = json(&call(s, org, "GET", "/Groups?count=1000", None));
+    for g in groups["Resources"].as_array().unwrap() {
+        let ext = g["externalId"].as_str().or(g["id"].as_str()).unwrap();
+        let vg = v
+            .groups()
+            .into_iter()
+            .find(|x| x.external_id.as_deref() == Some(ext))
+            .unwrap_or_else(|| panic!("{org}: group {ext} is not in the vault"));
+        assert_eq!(vg.name, g["displayName"].as_str().unwrap());
+        let mut want: Vec<String> = g["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| vid.get(m["value"].as_str().unwrap()).cloned())
+            .collect();
+        let mut got = vg.member_ids.clone();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{org}: members of {ext}");
+    }
+}
+
+#[test]
+fn okta_fixtures_and_spec_test_reach_the_vault() {
+    let files = fixtures::files();
+    let vaults: Vec<FakeVault> = (0..=files.len()).map(|_| vault(Mode::Bitwarden)).collect();
+    let policy_of = |f: &std::path::Path| {
+        let fx: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        fx["org"].as_str().unwrap_or("strict").to_string()
+    };
+    let mut entries: Vec<String> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| vault_entry(&org(i + 1), &vaults[i], &policy_of(f), j!({})))
+        .collect();
+    let spec = org(files.len() + 1);
+    entries.push(vault_entry(&spec, &vaults[files.len()], "strict", j!({})));
+    let s = server(&entries);
+    for (i, f) in files.iter().enumerate() {
+        let o = org(i + 1);
+        fixtures::replay(f, &|_| o.clone(), &mut |m, p, h, b| {
+            let hs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut all = hs.clone();
+            let auth = format!("Bearer {}", key(&o));
+            if !hs
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            {
+                all.push(("authorization", &auth));
+            }
+            let r = request(s.addr, m, p, &all, &b).unwrap();
+            (r.status, r.headers, r.body)
+        });
+        drain(&s, &o);
+        assert_mirrors(&s, &o, &vaults[i]);
+    }
+    let existing = j!({"userName": "existing@atko.com", "name": {"givenName": "Ex", "familyName": "Isting"}, "emails": [{"primary": true, "value": "existing@atko.com"}], "active": true});
+    assert_eq!(
+        call(&s, &spec, "POST", "/Users", Some(existing)).status,
+        201
+    );
+    runscope::assert_passes_over_http(
+        "vault::okta_spec_test",
+        &format!("/scim/v2/{spec}"),
+        &format!("Bearer {}", key(&spec)),
+        11,
+        &mut |m, t, h, b| {
+            let r = request(s.addr, m, t, h, b).unwrap();
+            (r.status, r.body)
+        },
+    );
+    drain(&s, &spec);
+    assert_mirrors(&s, &spec, &vaults[files.len()]);
+}
+
+#[test]
+fn a_thousand_users_arrive_once_below_the_vaults_limit() {
+    let v = vault(Mode::Bitwarden);
+    let o = org(100);
+    let s = server(&[vault_entry(&o, &v, "strict", j!({}))]);
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (s, o) = (&s, &o);
+            scope.spawn(move || {
+                for i in (t..1000).step_by(4) {
+                    let r = call(
+                        s,
+                        o,
+                        "POST",
+                        "/Users",
+                        Some(user(&format!("user{i}@example.com"))),
+                    );
+                    assert_eq!(r.status, 201);
+                }
+            });
+        }
+    });
+    // Without atomics concurrent writers can lose a listing or outbox entry; the edge's
+    // cron repairs the listings, and a reconcile marks what the outbox lost.
+    assert_eq!(call(&s, &o, "POST", "/_repair", None).status, 200);
+    assert_eq!(
+        call(&s, &o, "POST", "/_vault/sync?reconcile=1", None).status,
+        200
+    );
+    let r = drain(&s, &o);
+    assert_eq!(r["parked"], 0, "{r}");
+    assert_eq!(v.members().len(), 1000);
+    let st = v.stats();
+    assert_eq!(st.max_invites(), 1);
+    // The limiter keeps below the vault's limit; a 429 is rare, never a storm.
+    assert!(st.rate_limited <= 5, "{} answers of 429", st.rate_limited);
+    assert_mirrors(&s, &o, &v);
+}
+
+#[test]
+fn a_vault_down_for_a_while_loses_nothing() {
+    let v = vault(Mode::Bitwarden);
+    let o = org(101);
+    let s = server(&[vault_entry(&o, &v, "strict", j!({}))]);
+    v.set_down(true);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            json(&call(
+                &s,
+                &o,
+                "POST",
+                "/Users",
+                Some(user(&format!("d{i}@example.com"))),
+            ))["id"]
+                .clone(),
+        );
+    }
+    let g = call(
+        &s,
+        &o,
+        "POST",
+        "/Groups",
+        Some(
+            j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Down", "members": ids.iter().map(|i| j!({"value": i})).collect::<Vec<_>>()}),
+        ),
+    );
+    assert_eq!(g.status, 201);
+    let r = json(&call(&s, &o, "POST", "/_vault/sync", None));
+    assert!(r["pending"].as_u64().unwrap() >= 21, "{r}");
+    assert!(!r["errors"].as_array().unwrap().is_empty());
+    let st = json(&call(&s, &o, "GET", "/_vault/status", None));
+    assert!(st["backlog"].as_u64().unwrap() >= 21, "{st}");
+    v.set_down(false);
+    drain(&s, &o);
+    assert_mirrors(&s, &o, &v);
+}
+
+#[test]
+fn concurrent_syncs_and_a_drain_that_dies_invite_no_one_twice() {
+    let v = vault(Mode::Bitwarden);
+    let o = org(102);
+    let s = server(&[vault_entry(
+        &o,
+        &v,
+        "strict",
+        j!({"after_request_calls": 0}),
+    )]);
+    for i in 0..60 {
+        assert_eq!(
+            call(
+                &s,
+                &o,
+                "POST",
+                "/Users",
+                Some(user(&format!("c{i}@example.com")))
+            )
+            .status,
+            201
+        );
+    }
+    // The vault invites, then the answer is lost: the drain never learns the member id.
+    v.fault(Fault::Lost(3));
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| call(&s, &o, "POST", "/_vault/sync", None));
+        }
+    });
+    // A second claim on those entries waits out the lease, then looks them up first.
+    drain_after_lease(&s, &o);
+    assert_eq!(v.members().len(), 60);
+    assert_eq!(v.stats().max_invites(), 1, "{:?}", v.stats().invites);
+    assert_mirrors(&s, &o, &v);
+}
+
+/// Drains, letting claims of entries whose drain died expire (the lease is a minute;
+/// reconcile lists the vault and links what the dead drain created).
+fn drain_after_lease(s: &Running, o: &str) {
+    let r = json(&call(s, o, "POST", "/_vault/sync?reconcile=1", None));
+    if r["pending"] != 0 {
+        drain(s, o);
+    }
+}
+
+#[test]
+fn vaultwarden_gets_the_organization_by_import() {
+    let v = vault(Mode::Vaultwarden);
+    let o = org(103);
+    let s = server(&[vault_entry(&o, &v, "strict", j!({"groups": true}))]);
+    let a = json(&call(
+        &s,
+        &o,
+        "POST",
+        "/Users",
+        Some(user("ann@example.com")),
+    ))["id"]
+        .clone();
+    let b = json(&call(
+        &s,
+        &o,
+        "POST",
+        "/Users",
+        Some(user("bob@example.com")),
+    ))["id"]
+        .clone();
+    call(
+        &s,
+        &o,
+        "POST",
+        "/Groups",
+        Some(
+            j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng", "members": [{"value": a}, {"value": b}]}),
+        ),
+    );
+    drain(&s, &o);
+    assert_mirrors(&s, &o, &v);
+    let imports = v.stats().imports;
+    let patch = j!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
+    call(
+        &s,
+        &o,
+        "PATCH",
+        &format!("/Users/{}", b.as_str().unwrap()),
+        Some(patch),
+    );
+    drain(&s, &o);
+    assert_mirrors(&s, &o, &v);
+    assert_eq!(v.stats().imports, imports + 1);
+    // Nothing changed: no import.
+    drain(&s, &o);
+    assert_eq!(v.stats().imports, imports + 1);
+    let g = &v.groups()[0];
+    assert_eq!(g.member_ids.len(), 2);
+    // Two syncs at once: the import is whole state, so neither invites twice.
+    for i in 0..10 {
+        call(
+            &s,
+            &o,
+            "POST",
+            "/Users",
+            Some(user(&format!("w{i}@example.com"))),
+        );
+    }
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| call(&s, &o, "POST", "/_vault/sync", None));
+        }
+    });
+    drain(&s, &o);
+    assert_mirrors(&s, &o, &v);
+}
+
+#[test]
+fn without_a_vault_nothing_goes_out() {
+    let o = org(104);
+    let vars = HashMap::from([(
+        "organizations".to_string(),
+        format!("{{{}}}", org_entry(&o, "strict")),
+    )]);
+    let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile()).unwrap();
+    let s = serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    assert_eq!(
+        call(&s, &o, "POST", "/Users", Some(user("x@example.com"))).status,
+        201
+    );
+    let r = call(&s, &o, "POST", "/_vault/sync", None);
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        s.host.outbound_counts().sent + s.host.outbound_counts().refused,
+        0
+    );
+}
+
+#[test]
+fn a_vault_origin_not_granted_is_refused_by_the_host() {
+    let v = vault(Mode::Bitwarden);
+    let o = org(105);
+    let vars = HashMap::from([
+        (
+            "organizations".to_string(),
+            format!("{{{}}}", vault_entry(&o, &v, "strict", j!({}))),
+        ),
+        (
+            "vault_origin".to_string(),
+            "https://vault.invalid".to_string(),
+        ),
+    ]);
+    let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile())
+        .unwrap()
+        .allow_outbound(&["{{ vault_origin }}"])
+        .unwrap();
+    let s = serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    call(&s, &o, "POST", "/Users", Some(user("x@example.com")));
+    let r = json(&call(&s, &o, "POST", "/_vault/sync", None));
+    assert!(
+        r["errors"].to_string().contains("allowed_outbound_hosts"),
+        "{r}"
+    );
+    assert!(s.host.outbound_counts().refused > 0);
+    assert_eq!(v.stats().requests.values().sum::<u64>(), 0);
+    assert!(!r.to_string().contains(&v.options().client_secret));
+}

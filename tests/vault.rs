@@ -1,0 +1,379 @@
+//! The vault connector natively, against the fake vault over real HTTP on 127.0.0.1:
+//! delivery, coalescing, status in SCIM, adoption, failures. The same paths run through
+//! the built component in host/tests/vault.rs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "vault/net.rs"]
+mod net;
+
+use net::TcpOutbound;
+use scim_edge::auth::KeyHash;
+use scim_edge::config::Config;
+use scim_edge::http::{Request, Response};
+use scim_edge::ids::{Clock, SeqIds};
+use scim_edge::router::Router;
+use scim_edge::store::MemStore;
+use scim_edge_fakevault::{FakeVault, Fault, Limits, Mode, Options, ADMIN, OWNER, REVOKED};
+use serde_json::{json, Value};
+
+const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
+const KEY: &str = "vault-test-key";
+
+struct Wall;
+
+impl Clock for Wall {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+}
+
+struct T {
+    vault: FakeVault,
+    config: Config,
+    store: MemStore,
+    ids: SeqIds,
+}
+
+/// Bitwarden's proportions with the durations shortened: 5 writes per 10 ms, 60 per 600 ms.
+fn fast_limits() -> Limits {
+    Limits {
+        per_second: 5,
+        per_window: 60,
+        second_ms: 10,
+        window_ms: 600,
+        ..Limits::default()
+    }
+}
+
+impl T {
+    fn new(mode: Mode, extra: Value) -> T {
+        let vault = FakeVault::start(Options {
+            mode,
+            limits: fast_limits(),
+            groups_enabled: true,
+            ..Options::default()
+        });
+        let o = vault.options();
+        let mut v = json!({
+            "kind": if mode == Mode::Bitwarden { "bitwarden" } else { "vaultwarden" },
+            "api_url": vault.api_url(),
+            "identity_url": vault.identity_url(),
+            "client_id": o.client_id(),
+            "client_secret": o.client_secret,
+            "rate": {"second_ms": 10, "window_ms": 600},
+            "debounce_ms": 1,
+            "timeout_ms": 2000,
+            "retry_ms": 20,
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        let config = Config::from_json(
+            &json!({"organizations": {ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict", "vault": v}}})
+                .to_string(),
+        )
+        .unwrap();
+        T {
+            vault,
+            config,
+            store: MemStore::new(),
+            ids: SeqIds::default(),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let mut req = Request::new(method, &format!("/v2/{ORG}{path}"))
+            .header("authorization", &format!("Bearer {KEY}"));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/scim+json").json(&b);
+        }
+        let router =
+            Router::new(&self.config, &self.store, &Wall, &self.ids).with_outbound(&TcpOutbound);
+        let resp = router.handle(&req);
+        let summary = Response {
+            status: resp.status,
+            ..Response::default()
+        };
+        if let Some(Err(e)) = router.after(&req, &summary) {
+            panic!("drain after {method} {path}: {e}");
+        }
+        resp
+    }
+
+    fn sync(&self) -> Value {
+        let r = self.call("POST", "/_vault/sync", None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.body_json()
+    }
+
+    fn drain_all(&self) -> Value {
+        for _ in 0..20 {
+            let r = self.sync();
+            if r["pending"] == 0 {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(60));
+        }
+        panic!(
+            "the outbox never emptied: {}",
+            self.call("GET", "/_vault/status", None).body_json()
+        );
+    }
+
+    fn user(&self, name: &str, ext: &str) -> String {
+        let r = self.call("POST", "/Users", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "externalId": ext, "emails": [{"primary": true, "value": name}], "active": true})));
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r.body_json()["id"].as_str().unwrap().to_string()
+    }
+}
+
+fn patch(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
+#[test]
+fn bitwarden_members_groups_and_status() {
+    let t = T::new(Mode::Bitwarden, json!({}));
+    let a = t.user("ann@example.com", "okta-ann");
+    let b = t.user("bob@example.com", "okta-bob");
+    let g = t.call("POST", "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng", "externalId": "okta-eng", "members": [{"value": a}, {"value": b}]})));
+    assert_eq!(g.status, 201);
+    let gid = g.body_json()["id"].as_str().unwrap().to_string();
+    let r = t.drain_all();
+    assert_eq!(r["parked"], 0, "{r}");
+    let members = t.vault.members();
+    assert_eq!(members.len(), 2);
+    for m in &members {
+        assert_eq!(m.type_, 2);
+        assert!(m.external_id.as_deref().unwrap().starts_with("okta-"));
+    }
+    let groups = t.vault.groups();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].external_id.as_deref(), Some("okta-eng"));
+    assert_eq!(groups[0].member_ids.len(), 2);
+    assert_eq!(t.vault.stats().max_invites(), 1);
+
+    // Status in SCIM, filterable without the URN.
+    let u = t.call("GET", &format!("/Users/{a}"), None).body_json();
+    assert_eq!(
+        u["urn:scim-edge:schemas:extension:vault:2.0:User"]["status"], "invited",
+        "{u}"
+    );
+    let ann = members
+        .iter()
+        .find(|m| m.email == "ann@example.com")
+        .unwrap();
+    t.vault.set_status(&ann.id, 1);
+    t.call("POST", "/_vault/sync?reconcile=1", None);
+    let l = t
+        .call("GET", "/Users?filter=status%20eq%20%22accepted%22", None)
+        .body_json();
+    assert_eq!(l["totalResults"], 1, "{l}");
+    assert_eq!(l["Resources"][0]["userName"], "ann@example.com");
+
+    // Okta's rename PATCH with nothing changed costs no vault call.
+    let before = t.vault.stats().writes;
+    let same = t.call(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(patch(
+            json!([{"op": "replace", "value": {"id": gid, "displayName": "Eng"}}]),
+        )),
+    );
+    assert_eq!(same.status, 200);
+    t.drain_all();
+    assert_eq!(t.vault.stats().writes, before);
+
+    // Deactivate revokes, reactivate restores; DELETE revokes by default.
+    t.call(
+        "PATCH",
+        &format!("/Users/{b}"),
+        Some(patch(
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )),
+    );
+    t.drain_all();
+    let bob = |t: &T| {
+        t.vault
+            .members()
+            .into_iter()
+            .find(|m| m.email == "bob@example.com")
+            .unwrap()
+    };
+    assert_eq!(bob(&t).status, REVOKED);
+    t.call(
+        "PATCH",
+        &format!("/Users/{b}"),
+        Some(patch(json!([{"op": "replace", "value": {"active": true}}]))),
+    );
+    t.drain_all();
+    assert_ne!(bob(&t).status, REVOKED);
+    // Membership: removing bob sets the group's members whole.
+    t.call(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(patch(
+            json!([{"op": "remove", "path": format!("members[value eq \"{b}\"]")}]),
+        )),
+    );
+    t.drain_all();
+    assert_eq!(t.vault.groups()[0].member_ids, vec![ann.id.clone()]);
+    assert_eq!(t.call("DELETE", &format!("/Users/{b}"), None).status, 204);
+    t.drain_all();
+    assert_eq!(bob(&t).status, REVOKED);
+    assert_eq!(
+        t.vault.stats().count("PUT /api/public/members/{id}"),
+        0,
+        "never PUT public/members"
+    );
+    let s = t.call("GET", "/_vault/status", None).body_json();
+    assert_eq!(s["backlog"], 0, "{s}");
+    assert!(!s.to_string().contains(&t.vault.options().client_secret));
+}
+
+#[test]
+fn adoption_links_existing_members_and_never_touches_owners() {
+    let t = T::new(Mode::Bitwarden, json!({}));
+    let owner = t.vault.seed_member("boss@example.com", OWNER, 2, None);
+    let admin = t.vault.seed_member("ops@example.com", ADMIN, 2, None);
+    let old = t.vault.seed_member("CAROL@example.com", 2, 2, None);
+    let c = t.user("carol@example.com", "okta-carol");
+    let boss = t.user("boss@example.com", "okta-boss");
+    t.call(
+        "PATCH",
+        &format!("/Users/{boss}"),
+        Some(patch(
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )),
+    );
+    let _ = t.user("ops@example.com", "okta-ops");
+    t.drain_all();
+    assert_eq!(t.vault.members().len(), 3, "nobody invited twice");
+    assert_eq!(t.vault.stats().max_invites(), 0);
+    let m = t.vault.members();
+    assert_eq!(
+        m.iter().find(|x| x.id == owner).unwrap().status,
+        2,
+        "owners are never revoked"
+    );
+    assert_eq!(m.iter().find(|x| x.id == admin).unwrap().status, 2);
+    let u = t.call("GET", &format!("/Users/{c}"), None).body_json();
+    assert_eq!(
+        u["urn:scim-edge:schemas:extension:vault:2.0:User"]["memberId"],
+        old.as_str()
+    );
+    assert_eq!(
+        u["urn:scim-edge:schemas:extension:vault:2.0:User"]["status"],
+        "confirmed"
+    );
+
+    // Drift: an administrator revokes carol by hand; a reconcile reports and heals it.
+    t.vault.set_status(&old, REVOKED);
+    let r = t.call("POST", "/_vault/sync?reconcile=1", None).body_json();
+    assert!(
+        r["drift"]
+            .to_string()
+            .contains("carol@example.com: revoked in the vault by hand"),
+        "{r}"
+    );
+    t.drain_all();
+    assert_ne!(
+        t.vault
+            .members()
+            .iter()
+            .find(|x| x.id == old)
+            .unwrap()
+            .status,
+        REVOKED
+    );
+}
+
+#[test]
+fn a_vault_that_is_down_loses_nothing_and_failures_park() {
+    let t = T::new(Mode::Bitwarden, json!({"max_attempts": 2}));
+    t.vault.set_down(true);
+    for i in 0..5 {
+        t.user(&format!("u{i}@example.com"), &format!("okta-u{i}"));
+    }
+    let r = t.sync();
+    assert!(r["pending"].as_u64().unwrap() >= 5, "{r}");
+    assert!(!r["errors"].as_array().unwrap().is_empty(), "{r}");
+    t.vault.set_down(false);
+    // Backoff: the token failure ended the drain; entries were not charged attempts.
+    t.drain_all();
+    assert_eq!(t.vault.members().len(), 5);
+    assert_eq!(t.vault.stats().max_invites(), 1);
+
+    // A member the vault keeps refusing is parked with the vault's error, until the
+    // user changes.
+    t.vault.fault(Fault::Status(400, 1000));
+    let id = t.user("late@example.com", "okta-late");
+    for _ in 0..4 {
+        t.sync();
+        std::thread::sleep(std::time::Duration::from_millis(60));
+    }
+    t.vault.clear_faults();
+    let s = t.call("GET", "/_vault/status", None).body_json();
+    assert_eq!(s["parked"][0]["entry"], format!("u:{id}"), "{s}");
+    assert_eq!(s["backlog"], 0, "{s}");
+    let u = t.call("GET", &format!("/Users/{id}"), None).body_json();
+    assert_eq!(
+        u["urn:scim-edge:schemas:extension:vault:2.0:User"]["status"], "error",
+        "{u}"
+    );
+    t.call(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(patch(
+            json!([{"op": "replace", "value": {"displayName": "Late"}}]),
+        )),
+    );
+    let r = t.drain_all();
+    assert_eq!(r["parked"], 0, "{r}");
+    assert_eq!(t.vault.members().len(), 6);
+}
+
+#[test]
+fn vaultwarden_imports_the_whole_state_keyed_by_email() {
+    let t = T::new(Mode::Vaultwarden, json!({"groups": true}));
+    let a = t.user("ann@example.com", "okta-ann");
+    let b = t.user("bob@example.com", "okta-bob");
+    t.call("POST", "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng", "members": [{"value": a}]})));
+    t.drain_all();
+    assert_eq!(t.vault.members().len(), 2);
+    let imports = t.vault.stats().imports;
+    let last = t.vault.last_import().unwrap();
+    assert_eq!(last["overwriteExisting"], false);
+    assert!(last["groups"].is_array() && last["members"].is_array());
+    // Nothing changed: no import.
+    t.drain_all();
+    assert_eq!(t.vault.stats().imports, imports);
+    t.call(
+        "PATCH",
+        &format!("/Users/{b}"),
+        Some(patch(
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )),
+    );
+    t.drain_all();
+    let bob = t
+        .vault
+        .members()
+        .into_iter()
+        .find(|m| m.email == "bob@example.com")
+        .unwrap();
+    assert_eq!(bob.status, REVOKED);
+    assert_eq!(t.call("DELETE", &format!("/Users/{a}"), None).status, 204);
+    t.drain_all();
+    let ann = t
+        .vault
+        .members()
+        .into_iter()
+        .find(|m| m.email == "ann@example.com")
+        .unwrap();
+    assert_eq!(ann.status, REVOKED);
+    assert_eq!(t.vault.stats().max_invites(), 1);
+}

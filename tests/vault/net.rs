@@ -1,0 +1,97 @@
+//! A blocking HTTP/1.1 client over std's TCP for the native vault tests: what the Spin
+//! adapter's wasi:http sending does, for `http://127.0.0.1` only.
+
+use scim_edge::vault::net::{NetError, OutRequest, OutResponse, Outbound};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+pub struct TcpOutbound;
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&b[start..(start + size).min(b.len())]);
+        b = &b[(start + size + 2).min(b.len())..];
+    }
+}
+
+impl Outbound for TcpOutbound {
+    fn send(&self, req: OutRequest) -> Result<OutResponse, NetError> {
+        let rest = req
+            .url
+            .strip_prefix("http://")
+            .ok_or_else(|| NetError::Denied(req.url.clone()))?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/" } else { path };
+        let timeout = Duration::from_millis(req.timeout_ms as u64);
+        let addr = authority
+            .parse()
+            .map_err(|_| NetError::Failed(format!("bad authority {authority}")))?;
+        let mut s = TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| NetError::Failed(e.to_string()))?;
+        s.set_read_timeout(Some(timeout)).ok();
+        let mut head = format!("{} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n", req.method, req.body.len());
+        for (k, v) in &req.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes())
+            .map_err(|e| NetError::Failed(e.to_string()))?;
+        s.write_all(&req.body)
+            .map_err(|e| NetError::Failed(e.to_string()))?;
+        let mut buf = Vec::new();
+        match s.read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(NetError::Timeout)
+            }
+            Err(e) => return Err(NetError::Failed(e.to_string())),
+        }
+        let split = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| NetError::Failed("connection closed without an answer".into()))?;
+        let head = String::from_utf8_lossy(&buf[..split]).to_string();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| NetError::Failed("bad status line".into()))?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let mut body = buf[split + 4..].to_vec();
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        Ok(OutResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn pause(&self, ms: i64) {
+        std::thread::sleep(Duration::from_millis(ms.max(0) as u64));
+    }
+}
