@@ -10,7 +10,7 @@ use crate::health;
 use crate::http::{check_json_type, parse_body, parse_query, Request, Response};
 use crate::ids::{Clock, Ids, OrgId};
 use crate::resource::Projection;
-use crate::schema::{all_schemas, ResourceKind};
+use crate::schema::{discovered_schemas, ResourceKind};
 use crate::service::{etag_list_matches, list_response, ListQuery, Outcome, Service};
 use crate::store::Store;
 use crate::vault::{
@@ -402,6 +402,11 @@ impl<'a> Router<'a> {
             }
             r.map(|v| Response::json(200, &v))
         };
+        let vault = self
+            .config
+            .orgs
+            .get(&t.org)
+            .is_some_and(|o| o.vault.is_some());
         match (seg(0).as_deref(), t.rest.len()) {
             (Some("serviceproviderconfig"), 1) => {
                 get_only(Ok(self.service_provider_config(&t.base)))
@@ -410,8 +415,8 @@ impl<'a> Router<'a> {
                 2,
                 1,
                 vec![
-                    ResourceKind::User.resource_type_json(&t.base),
-                    ResourceKind::Group.resource_type_json(&t.base),
+                    ResourceKind::User.resource_type_json(&t.base, vault),
+                    ResourceKind::Group.resource_type_json(&t.base, vault),
                 ],
             ))),
             (Some("resourcetypes"), 2) => get_only(
@@ -422,16 +427,19 @@ impl<'a> Router<'a> {
                             .get(1)
                             .is_some_and(|n| n.eq_ignore_ascii_case(k.name()))
                     })
-                    .map(|k| k.resource_type_json(&t.base))
+                    .map(|k| k.resource_type_json(&t.base, vault))
                     .ok_or_else(|| ScimError::not_found("No such resource type")),
             ),
-            (Some("schemas"), 1) => get_only(Ok(list_response(
-                3,
-                1,
-                all_schemas().iter().map(|s| s.to_json(&t.base)).collect(),
-            ))),
+            (Some("schemas"), 1) => {
+                let all = discovered_schemas(vault);
+                get_only(Ok(list_response(
+                    all.len(),
+                    1,
+                    all.iter().map(|s| s.to_json(&t.base)).collect(),
+                )))
+            }
             (Some("schemas"), 2) => get_only(
-                all_schemas()
+                discovered_schemas(vault)
                     .into_iter()
                     .find(|s| t.rest.get(1).is_some_and(|n| n.eq_ignore_ascii_case(s.id)))
                     .map(|s| s.to_json(&t.base))

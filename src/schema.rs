@@ -501,6 +501,15 @@ pub static GROUP_SCHEMA: Schema = Schema {
     attributes: GROUP_ATTRS,
 };
 
+/// The schemas an organization's discovery serves: the vault extension only where the
+/// organization has a vault.
+pub fn discovered_schemas(vault: bool) -> Vec<&'static Schema> {
+    all_schemas()
+        .into_iter()
+        .filter(|s| vault || s.id != VAULT_URN)
+        .collect()
+}
+
 /// The two resource types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
@@ -602,10 +611,11 @@ impl ResourceKind {
     }
 
     /// The `/ResourceTypes` representation.
-    pub fn resource_type_json(self, base: &str) -> Value {
+    pub fn resource_type_json(self, base: &str, vault: bool) -> Value {
         let ext: Vec<Value> = self
             .extensions()
             .iter()
+            .filter(|s| vault || s.id != VAULT_URN)
             .map(|s| json!({"schema": s.id, "required": false}))
             .collect();
         let mut v = json!({

@@ -377,3 +377,37 @@ fn vaultwarden_imports_the_whole_state_keyed_by_email() {
     assert_eq!(ann.status, REVOKED);
     assert_eq!(t.vault.stats().max_invites(), 1);
 }
+
+#[test]
+fn discovery_declares_the_vault_extension_where_there_is_a_vault() {
+    let t = T::new(Mode::Bitwarden, json!({}));
+    let urn = "urn:scim-edge:schemas:extension:vault:2.0:User";
+    let schemas = t.call("GET", "/Schemas", None).body_json();
+    let ids: Vec<&str> = schemas["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&urn), "{ids:?}");
+    assert_eq!(schemas["totalResults"], ids.len());
+    let one = t.call("GET", &format!("/Schemas/{urn}"), None).body_json();
+    let status = one["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "status")
+        .unwrap();
+    assert_eq!(status["mutability"], "readOnly");
+    let rt = t.call("GET", "/ResourceTypes/User", None).body_json();
+    assert!(rt["schemaExtensions"].to_string().contains(urn), "{rt}");
+    // An organization without a vault does not declare it.
+    let plain = Config::from_json(
+        &json!({"organizations": {ORG: {"keys": [KeyHash::of(KEY).to_hex()]}}}).to_string(),
+    )
+    .unwrap();
+    let router = Router::new(&plain, &t.store, &Wall, &t.ids);
+    let req = Request::new("GET", &format!("/v2/{ORG}/ResourceTypes/User"))
+        .header("authorization", &format!("Bearer {KEY}"));
+    assert!(!router.handle(&req).body_json().to_string().contains(urn));
+}
