@@ -203,7 +203,11 @@ impl<'a> Router<'a> {
             return None;
         }
         let target = split_path(&req.path)?;
-        if target.rest.first().is_some_and(|s| s.starts_with('_')) {
+        if target
+            .rest
+            .iter()
+            .any(|s| s.starts_with('_') || s.eq_ignore_ascii_case(".search"))
+        {
             return None;
         }
         let org_cfg = self.config.orgs.get(&target.org)?;
@@ -317,7 +321,11 @@ impl<'a> Router<'a> {
             None
         };
         let query = parse_query(&req.query);
-        self.dispatch(&svc, &target, &method, &query, req, body.as_ref())
+        let out = self.dispatch(&svc, &target, &method, &query, req, body.as_ref());
+        // Marked again once written: a drain that took the first mark before the write
+        // landed cannot take this one.
+        svc.remark()?;
+        out
     }
 
     fn dispatch(

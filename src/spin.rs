@@ -236,27 +236,35 @@ impl Outbound for SpinOutbound {
         let body = request
             .body()
             .map_err(|()| NetError::Failed("no request body".into()))?;
-        if let Ok(stream) = body.write() {
-            if !write_all(&stream, &req.body) {
-                return Err(NetError::Failed(
-                    "the request body could not be sent".into(),
-                ));
-            }
-            drop(stream);
-        }
         let options = RequestOptions::new();
-        let ns = u64::try_from(req.timeout_ms).unwrap_or(10_000) * 1_000_000;
+        let ns = u64::try_from(req.timeout_ms)
+            .unwrap_or(10_000)
+            .saturating_mul(1_000_000);
         let _ = options.set_connect_timeout(Some(ns));
         let _ = options.set_first_byte_timeout(Some(ns));
         let _ = options.set_between_bytes_timeout(Some(ns));
+        // Sent first, the body streamed after: the host buffers only a few chunks of a
+        // body whose request has not been handed over.
         let pending = outgoing_handler::handle(request, Some(options)).map_err(net_error)?;
-        OutgoingBody::finish(body, None).map_err(net_error)?;
+        // A refused request closes the body's stream: its answer says why.
+        let mut wrote = true;
+        if let Ok(stream) = body.write() {
+            wrote = write_all(&stream, &req.body);
+            drop(stream);
+        }
+        let finished = OutgoingBody::finish(body, None);
         pending.subscribe().block();
         let resp = match pending.get() {
             Some(Ok(Ok(r))) => r,
             Some(Ok(Err(e))) => return Err(net_error(e)),
             _ => return Err(NetError::Failed("no response".into())),
         };
+        finished.map_err(net_error)?;
+        if !wrote {
+            return Err(NetError::Failed(
+                "the request body could not be sent".into(),
+            ));
+        }
         let status = resp.status();
         let headers = resp
             .headers()

@@ -396,7 +396,8 @@ fn vaultwarden_gets_the_organization_by_import() {
     let g = &v.groups()[0];
     assert_eq!(g.member_ids.len(), 2);
     // Two syncs at once: the import is whole state, so neither invites twice.
-    for i in 0..10 {
+    // Enough users that the import's body runs over many 4 KiB stream writes.
+    for i in 0..80 {
         call(
             &s,
             &o,

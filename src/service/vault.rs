@@ -57,7 +57,7 @@ fn email_of(doc: &serde_json::Map<String, Value>) -> String {
         .to_string()
 }
 
-impl Service<'_> {
+impl<'a> Service<'a> {
     /// Adds the vault extension (see [`crate::schema::VAULT_SCHEMA`]) to a rendered user.
     pub(super) fn add_vault_status(&self, id: &str, doc: &mut Map<String, Value>) -> Result<()> {
         let key = VaultKeys(&self.org).item(Kind::User, id);
@@ -110,6 +110,34 @@ impl Service<'_> {
         let outbox = self.outbox();
         let slot = outbox.remove(e, None, self.now())?;
         self.compact_if_due(&outbox, slot)
+    }
+
+        /// Marks again everything this request marked, now that its writes are done: the
+    /// first mark makes a change that fails half-way safe, this one closes the window in
+    /// which a drain could take the first mark before the write landed.
+    pub fn remark(&self) -> Result<()> {
+        let marked = self.marked.borrow().clone();
+        for e in &marked {
+            self.outbox_add(e)?;
+        }
+        Ok(())
+    }
+
+    /// The same organization's view over another store (a drain's fresh reads).
+    pub fn over<'b>(&self, store: &'b dyn crate::store::Store) -> Service<'b>
+    where
+        'a: 'b,
+    {
+        Service::new(
+            store,
+            self.clock,
+            self.ids,
+            self.org.clone(),
+            self.policy,
+            self.base.clone(),
+            self.limits,
+        )
+        .with_vault(self.vault)
     }
 
     /// Marks every user and group (a reconcile); returns how many.

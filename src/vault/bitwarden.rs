@@ -79,6 +79,16 @@ impl Drain<'_, '_> {
     /// Takes the right to create a resource in the vault. `Ok(true)`: create it (after
     /// looking it up when an earlier claim exists); `Ok(false)`: another drain is at it.
     fn claim(&mut self, kind: Kind, id: &str, item: &mut Item) -> Result<Option<bool>, Fail> {
+        // The latest claim, not the drain's cached copy.
+        let key = self.keys.item(kind, id);
+        self.conn.store().forget(std::slice::from_ref(&key));
+        let latest: Item = super::state::load(self.conn.store(), &key).map_err(store_fail)?;
+        if latest.vid.is_some() {
+            // Created meanwhile by another drain.
+            *item = latest;
+            return Ok(None);
+        }
+        item.claim_at = latest.claim_at;
         let now = self.conn.now();
         if item.claim_at > 0 && now - item.claim_at < LEASE_MS {
             return Ok(None);
@@ -305,10 +315,27 @@ impl Drain<'_, '_> {
         vids.sort();
         let members = digest(&json!(vids));
         if item.members.as_deref() != Some(members.as_str()) {
+            // The set is replaced whole: members put there in the vault by hand (owners,
+            // admins, people scim-edge does not manage) are kept.
+            let r = self
+                .conn
+                .call("GET", &format!("public/groups/{vid}/member-ids"), None)?;
+            if r.status == 404 {
+                item.vid = None;
+                item.members = None;
+                return Ok(Step::Again);
+            }
+            let current: Vec<String> = serde_json::from_slice(&r.body).unwrap_or_default();
+            let mut set = vids.clone();
+            set.extend(
+                current
+                    .into_iter()
+                    .filter(|m| !item.member_vids.contains(m) && !vids.contains(m)),
+            );
             let r = self.conn.call(
                 "PUT",
                 &format!("public/groups/{vid}/member-ids"),
-                Some(&json!({"memberIds": vids})),
+                Some(&json!({"memberIds": set})),
             )?;
             if r.status == 404 {
                 item.vid = None;
@@ -319,6 +346,7 @@ impl Drain<'_, '_> {
                 return Ok(Step::Rejected(r.message()));
             }
             item.members = Some(members);
+            item.member_vids = vids;
         }
         Ok(Step::Done)
     }

@@ -158,15 +158,26 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// The organization's pause, read fresh: another drain may have set it.
+    pub fn pause_until(&self) -> i64 {
+        let key = self.keys.pause();
+        self.store.forget(std::slice::from_ref(&key));
+        self.store
+            .get(&key)
+            .ok()
+            .flatten()
+            .and_then(|b| decode_counter(&b))
+            .unwrap_or(0)
+    }
+
     fn paused(&self) -> std::result::Result<(), Fail> {
-        let meta: super::state::Meta =
-            load(self.store, &self.keys.meta()).map_err(|e| Fail::Transient(e.to_string()))?;
+        let until = self.pause_until();
         let now = self.now();
-        if meta.pause_until > now {
-            if meta.pause_until >= self.deadline {
+        if until > now {
+            if until >= self.deadline {
                 return Err(Fail::Limited);
             }
-            self.out.pause(meta.pause_until - now);
+            self.out.pause(until - now);
         }
         Ok(())
     }
@@ -186,11 +197,10 @@ impl<'a> Conn<'a> {
 
     /// Holds every drain of the organization back for `wait` ms.
     pub fn pause(&self, wait: i64) {
-        let key = self.keys.meta();
-        if let Ok(mut meta) = load::<super::state::Meta>(self.store, &key) {
-            meta.pause_until = meta.pause_until.max(self.now() + wait);
-            let _ = save(self.store, &key, &meta);
-        }
+        let until = self.pause_until().max(self.now().saturating_add(wait));
+        let _ = self
+            .store
+            .set(&self.keys.pause(), until.to_string().as_bytes());
     }
 
     fn send(&mut self, req: OutRequest) -> Call {

@@ -11,7 +11,6 @@ use super::conn::{store_fail, Conn, Fail};
 use super::state::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
 use crate::error::Result;
 use crate::log::always_live;
-use crate::schema::ResourceKind;
 use crate::service::Service;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -60,13 +59,8 @@ pub struct Drain<'s, 'a> {
     pub(super) report: Report,
     /// Whether the entry being delivered holds a create claim it took itself.
     pub(super) claimed: bool,
-}
-
-fn resource(kind: Kind) -> ResourceKind {
-    match kind {
-        Kind::User => ResourceKind::User,
-        Kind::Group => ResourceKind::Group,
-    }
+    /// The store without the drain's cache, for reads that must see the latest writes.
+    pub(super) raw: &'a dyn crate::store::Store,
 }
 
 /// Backoff after `attempts` failures: `retry_ms` doubling, at most an hour.
@@ -83,8 +77,10 @@ impl<'s, 'a> Drain<'s, 'a> {
         conn: Conn<'a>,
         cfg: &'a VaultConfig,
         keys: VaultKeys<'a>,
+        raw: &'a dyn crate::store::Store,
     ) -> Self {
         Drain {
+            raw,
             svc,
             conn,
             cfg,
@@ -96,22 +92,35 @@ impl<'s, 'a> Drain<'s, 'a> {
 
     /// The resource's wanted state as JSON (`null` when it is gone).
     pub(super) fn want(&self, kind: Kind, id: &str) -> Result<Value> {
-        Ok(match kind {
-            Kind::User => match self.svc.user_want(id)? {
-                Some(w) => {
-                    json!({"email": w.email, "externalId": w.external_id, "active": w.active})
-                }
-                None => Value::Null,
-            },
-            Kind::Group => match self.svc.group_want(id)? {
-                Some(g) => {
-                    json!({"name": g.name, "externalId": g.external_id, "members": g.members})
-                }
-                None => Value::Null,
-            },
-        })
+        want_in(self.svc, kind, id)
     }
 
+    /// The same, read fresh from the store.
+    pub(super) fn fresh_want(&self, kind: Kind, id: &str) -> Result<Value> {
+        let store = crate::cache::Cached::new(self.raw);
+        want_in(&self.svc.over(&store), kind, id)
+    }
+}
+
+/// A resource's wanted state as JSON (`null` when it is gone).
+fn want_in(svc: &Service<'_>, kind: Kind, id: &str) -> Result<Value> {
+    Ok(match kind {
+        Kind::User => match svc.user_want(id)? {
+            Some(w) => {
+                json!({"email": w.email, "externalId": w.external_id, "active": w.active})
+            }
+            None => Value::Null,
+        },
+        Kind::Group => match svc.group_want(id)? {
+            Some(g) => {
+                json!({"name": g.name, "externalId": g.external_id, "members": g.members})
+            }
+            None => Value::Null,
+        },
+    })
+}
+
+impl<'s, 'a> Drain<'s, 'a> {
     /// Runs the drain; `reconcile` lists the vault first (adoption and drift).
     pub fn run(mut self, reconcile: bool, force: bool) -> Result<Report> {
         let outcome = match self.cfg.kind {
@@ -121,6 +130,9 @@ impl<'s, 'a> Drain<'s, 'a> {
             }
             VaultKind::Vaultwarden => self.vaultwarden(force || reconcile),
         };
+        if self.cfg.kind == VaultKind::Vaultwarden && matches!(outcome, Err(Fail::Transient(_))) {
+            self.conn.pause(self.cfg.retry_ms);
+        }
         match outcome {
             Ok(()) | Err(Fail::Budget) => {}
             Err(Fail::Limited) => self.report.errors.push(
@@ -130,16 +142,23 @@ impl<'s, 'a> Drain<'s, 'a> {
             Err(Fail::Transient(m)) | Err(Fail::Fatal(m)) => self.report.errors.push(m),
         }
         let now = self.conn.now();
-        let mut meta: Meta = load(self.conn.store(), &self.keys.meta())?;
+        let key = self.keys.meta();
+        self.conn.store().forget(std::slice::from_ref(&key));
+        let mut meta: Meta = load(self.conn.store(), &key)?;
         meta.last_sync = now;
         if self.report.sent > 0 {
             meta.last_sent = now;
         }
-        if !self.report.drift.is_empty() {
+        if reconcile && self.cfg.kind == VaultKind::Bitwarden {
             meta.drift = self.report.drift.clone();
         }
+        match self.report.errors.last() {
+            Some(e) => meta.last_error = Some(format!("{}: {e}", crate::time::format_millis(now))),
+            None if self.report.sent > 0 => meta.last_error = None,
+            None => {}
+        }
         // The last write also carries counters a store without atomics writes behind.
-        save(self.conn.store(), &self.keys.meta(), &meta)?;
+        save(self.conn.store(), &key, &meta)?;
         self.report.pending = self.svc.outbox().all(now, &always_live)?.total;
         self.report.parked = meta_parked(self.conn.store(), &self.keys)?;
         self.report.calls = self.conn.calls;
@@ -163,33 +182,43 @@ impl<'s, 'a> Drain<'s, 'a> {
             .collect();
         entries.sort_by_key(|(k, _)| *k);
         if !self.cfg.groups {
+            // Groups are not pushed: their marks are dropped.
+            for (_, id) in entries.iter().filter(|(k, _)| *k == Kind::Group) {
+                self.svc
+                    .outbox_remove(&super::state::entry(Kind::Group, id))
+                    .map_err(store_fail)?;
+            }
             entries.retain(|(k, _)| *k == Kind::User);
         }
-        // A short budget looks at a few entries only (each costs at least one call).
-        entries.truncate(
-            usize::try_from(self.conn.calls_left().saturating_mul(2)).unwrap_or(usize::MAX),
-        );
-        let item_keys: Vec<String> = entries
-            .iter()
-            .map(|(k, id)| self.keys.item(*k, id))
-            .collect();
-        self.conn.store().prefetch(&item_keys);
-        for (kind, id) in entries {
-            if !self.conn.has_budget() {
-                return Err(Fail::Budget);
+        // A short budget looks at a few entries only (each costs at least one call);
+        // entries waiting out a backoff do not count.
+        let mut tries =
+            usize::try_from(self.conn.calls_left().saturating_mul(2)).unwrap_or(usize::MAX);
+        for chunk in entries.chunks(64) {
+            let item_keys: Vec<String> =
+                chunk.iter().map(|(k, id)| self.keys.item(*k, id)).collect();
+            self.conn.store().prefetch(&item_keys);
+            for (kind, id) in chunk {
+                if !self.conn.has_budget() || tries == 0 {
+                    return Err(Fail::Budget);
+                }
+                if self.entry(*kind, id)? {
+                    tries -= 1;
+                }
             }
-            self.entry(kind, &id)?;
         }
         Ok(())
     }
 
-    fn entry(&mut self, kind: Kind, id: &str) -> std::result::Result<(), Fail> {
+    /// Delivers one entry; `false` when it waits out a backoff (nothing tried).
+    fn entry(&mut self, kind: Kind, id: &str) -> std::result::Result<bool, Fail> {
         let store = self.conn.store();
         let key = self.keys.item(kind, id);
         let mut item: Item = load(store, &key).map_err(store_fail)?;
         if item.next_at > self.conn.now() {
-            return Ok(());
+            return Ok(false);
         }
+        let loaded = item.clone();
         let writes = self.conn.writes;
         self.claimed = false;
         let mut step = Step::Again;
@@ -237,11 +266,17 @@ impl<'s, 'a> Drain<'s, 'a> {
                 save(store, &key, &item).map_err(store_fail)?;
                 self.unpark(&super::state::entry(kind, id))
                     .map_err(store_fail)?;
-                self.finish(kind, id, &want).map_err(store_fail)
+                self.finish(kind, id, &want).map_err(store_fail)?;
             }
-            Step::Wait | Step::Again => save(store, &key, &item).map_err(store_fail),
-            Step::Rejected(m) => self.failed(kind, id, &key, &mut item, m),
+            // What this drain created is kept; another drain's record is not overwritten.
+            Step::Wait if self.claimed && item != loaded => {
+                save(store, &key, &item).map_err(store_fail)?
+            }
+            Step::Wait => {}
+            Step::Again => save(store, &key, &item).map_err(store_fail)?,
+            Step::Rejected(m) => self.failed(kind, id, &key, &mut item, m)?,
         }
+        Ok(true)
     }
 
     /// A step's failure that ends the drain is saved first, so a claim is not lost.
@@ -304,8 +339,7 @@ impl<'s, 'a> Drain<'s, 'a> {
     pub(super) fn finish(&self, kind: Kind, id: &str, delivered: &Value) -> Result<()> {
         let e = super::state::entry(kind, id);
         self.svc.outbox_remove(&e)?;
-        self.svc.forget(resource(kind), id);
-        if &self.want(kind, id)? != delivered {
+        if &self.fresh_want(kind, id)? != delivered {
             self.svc.outbox_add(&e)?;
         }
         Ok(())

@@ -107,7 +107,7 @@ pub fn drain(
         now + budget_ms,
         calls,
     );
-    Drain::new(&svc, conn, vault, keys).run(reconcile, force)
+    Drain::new(&svc, conn, vault, keys, env.store).run(reconcile, force)
 }
 
 /// `GET _vault/status`: the backlog, parked entries with their errors, the last sync,
@@ -118,6 +118,10 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
     let keys = VaultKeys(org);
     let now = env.clock.now_ms();
     let meta: Meta = load(&store, &keys.meta())?;
+    let pause = store
+        .get(&keys.pause())?
+        .and_then(|b| crate::store::decode_counter(&b))
+        .unwrap_or(0);
     let parked: BTreeMap<String, String> = load(&store, &keys.parked())?;
     let backlog = svc.outbox().all(now, &always_live)?.total;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -139,7 +143,8 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         "lastSync": time(meta.last_sync),
         "lastSent": time(meta.last_sent),
         "lastReconcile": time(meta.adopted_at),
-        "pausedUntil": (meta.pause_until > now).then(|| crate::time::format_millis(meta.pause_until)),
+        "pausedUntil": (pause > now).then(|| crate::time::format_millis(pause)),
+        "lastError": meta.last_error,
         "drift": meta.drift,
         "users": counts,
     }))

@@ -6,6 +6,7 @@
 //! - `{o}/V/c/{u|g}/{id}`: a counter taken before creating the resource in the vault;
 //! - `{o}/V/meta`: the organization's delivery state ([`Meta`]);
 //! - `{o}/V/parked`: parked entries with the vault's error;
+//! - `{o}/V/pause`: until when drains hold back (429, vault down);
 //! - `{o}/V/token`: the cached access token;
 //! - `{o}/V/r/{what}/{slot}`: the limiter's counters.
 
@@ -72,6 +73,10 @@ impl VaultKeys<'_> {
     pub fn parked(&self) -> String {
         format!("{}/V/parked", self.0)
     }
+    /// Until when (ms) the organization's drains hold back (a 429, a vault down).
+    pub fn pause(&self) -> String {
+        format!("{}/V/pause", self.0)
+    }
     /// The cached token.
     pub fn token(&self) -> String {
         format!("{}/V/token", self.0)
@@ -95,6 +100,10 @@ pub struct Item {
     /// Groups: digest of the member ids last delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<String>,
+    /// Groups: the member ids last delivered (others in the vault's group were put there
+    /// by hand and are kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_vids: Vec<String>,
     /// Users: whether the vault has the member active (not revoked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
@@ -150,9 +159,9 @@ pub struct Meta {
     /// When a drain last delivered something (ms).
     #[serde(default)]
     pub last_sent: i64,
-    /// No calls before this (ms): the vault answered 429.
-    #[serde(default)]
-    pub pause_until: i64,
+    /// The last failure that stopped a drain, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
     /// Vaultwarden: digest of the last import delivered, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_digest: Option<String>,

@@ -45,7 +45,7 @@ impl Drain<'_, '_> {
                 }
             }
         }
-        let (payload, users) = self.import_payload(&meta)?;
+        let (payload, users) = self.import_payload(self.svc, &meta)?;
         let d = digest(&payload);
         if meta.import_digest.as_deref() != Some(d.as_str()) {
             let r = self
@@ -94,17 +94,9 @@ impl Drain<'_, '_> {
             self.svc.outbox_remove(&e.id).map_err(store_fail)?;
         }
         // Changes made while the import was built are marked again.
-        for e in &page.entries {
-            if let Some((kind, id)) = parse_entry(&e.id) {
-                let rk = if kind == Kind::User {
-                    ResourceKind::User
-                } else {
-                    ResourceKind::Group
-                };
-                self.svc.forget(rk, id);
-            }
-        }
-        let (again, _) = self.import_payload(&meta)?;
+        let fresh_store = crate::cache::Cached::new(self.raw);
+        let fresh = self.svc.over(&fresh_store);
+        let (again, _) = self.import_payload(&fresh, &meta)?;
         if digest(&again) != d {
             for e in &page.entries {
                 self.svc.outbox_add(&e.id).map_err(store_fail)?;
@@ -114,8 +106,12 @@ impl Drain<'_, '_> {
     }
 
     /// The import body, and each user's (id, email, active).
-    fn import_payload(&self, meta: &Meta) -> Result<(Value, Vec<Imported>), Fail> {
-        let ids = self.svc.ids_of(ResourceKind::User).map_err(store_fail)?;
+    fn import_payload(
+        &self,
+        svc: &crate::service::Service<'_>,
+        meta: &Meta,
+    ) -> Result<(Value, Vec<Imported>), Fail> {
+        let ids = svc.ids_of(ResourceKind::User).map_err(store_fail)?;
         let mut members = Vec::with_capacity(ids.len());
         let mut users = Vec::with_capacity(ids.len());
         let mut ext_of = std::collections::HashMap::new();
@@ -123,7 +119,7 @@ impl Drain<'_, '_> {
             self.svc
                 .prefetch_wants(ResourceKind::User, chunk.iter().map(String::as_str));
             for id in chunk {
-                let Some(w) = self.svc.user_want(id).map_err(store_fail)? else {
+                let Some(w) = svc.user_want(id).map_err(store_fail)? else {
                     continue;
                 };
                 let ext = w.external_id.clone().unwrap_or_else(|| id.clone());
@@ -141,8 +137,8 @@ impl Drain<'_, '_> {
         }
         let mut groups = Vec::new();
         if self.cfg.groups {
-            for id in self.svc.ids_of(ResourceKind::Group).map_err(store_fail)? {
-                let Some(g) = self.svc.group_want(&id).map_err(store_fail)? else {
+            for id in svc.ids_of(ResourceKind::Group).map_err(store_fail)? {
+                let Some(g) = svc.group_want(&id).map_err(store_fail)? else {
                     continue;
                 };
                 let member_ext: Vec<&String> =

@@ -224,11 +224,12 @@ impl SpinHost {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
+        // "serving {wasm} as {profile} on http://{addr}; outbound HTTP to ..."
         let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .and_then(|a| a.parse().ok())
+            .split(" on http://")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .and_then(|a| a.trim().parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from the host: {line:?}"));
         SpinHost { child, addr }
     }
