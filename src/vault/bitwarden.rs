@@ -42,6 +42,14 @@ fn found(v: &Value) -> Option<Found> {
     })
 }
 
+/// A group deleted in the vault by hand: created again on the next pass.
+fn lost_group(item: &mut Item) -> Step {
+    item.vid = None;
+    item.members = None;
+    item.member_vids.clear();
+    Step::Again
+}
+
 /// The state a user's delivery is compared with.
 pub fn user_digest(w: &UserWant) -> String {
     digest(&json!([w.email.to_lowercase(), w.external_id, w.active]))
@@ -287,9 +295,7 @@ impl Drain<'_, '_> {
                 .conn
                 .call("PUT", &format!("public/groups/{vid}"), Some(&body))?;
             if r.status == 404 {
-                item.vid = None;
-                item.members = None;
-                return Ok(Step::Again);
+                return Ok(lost_group(item));
             }
             if r.status != 200 {
                 return Ok(Step::Rejected(r.message()));
@@ -321,9 +327,7 @@ impl Drain<'_, '_> {
                 .conn
                 .call("GET", &format!("public/groups/{vid}/member-ids"), None)?;
             if r.status == 404 {
-                item.vid = None;
-                item.members = None;
-                return Ok(Step::Again);
+                return Ok(lost_group(item));
             }
             let current: Vec<String> = serde_json::from_slice(&r.body).unwrap_or_default();
             let mut set = vids.clone();
@@ -338,9 +342,7 @@ impl Drain<'_, '_> {
                 Some(&json!({"memberIds": set})),
             )?;
             if r.status == 404 {
-                item.vid = None;
-                item.members = None;
-                return Ok(Step::Again);
+                return Ok(lost_group(item));
             }
             if r.status != 200 {
                 return Ok(Step::Rejected(r.message()));
