@@ -112,7 +112,7 @@ impl<'a> Service<'a> {
         self.compact_if_due(&outbox, slot)
     }
 
-        /// Marks again everything this request marked, now that its writes are done: the
+    /// Marks again everything this request marked, now that its writes are done: the
     /// first mark makes a change that fails half-way safe, this one closes the window in
     /// which a drain could take the first mark before the write landed.
     pub fn remark(&self) -> Result<()> {
