@@ -90,9 +90,11 @@ fn call(s: &Running, org: &str, method: &str, path: &str, body: Option<Value>) -
     request(s.addr, method, &format!("/v2/{org}{path}"), &h, &bytes).unwrap()
 }
 
-/// Syncs until the outbox is empty; the last report.
+/// Syncs until the outbox is empty; the last report. The drains after earlier requests
+/// finish first, so the counts a test asserts are not shared with them.
 fn drain(s: &Running, org: &str) -> Value {
     for _ in 0..60 {
+        assert!(s.host.wait_idle(std::time::Duration::from_secs(60)));
         let r = call(s, org, "POST", "/_vault/sync", None);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let v = json(&r);
@@ -124,12 +126,13 @@ fn assert_mirrors(s: &Running, org: &str, v: &FakeVault) {
             .or(u["userName"].as_str())
             .unwrap()
             .to_lowercase();
-        let m = members
-            .iter()
-            .find(|m| m.email.to_lowercase() == email)
-            .unwrap_or_else(|| panic!("{org}: {email} is not in the vault"));
-        assert!(seen.insert(m.id.clone()));
         let active = u["active"].as_bool().unwrap_or(true);
+        let Some(m) = members.iter().find(|m| m.email.to_lowercase() == email) else {
+            // A user deactivated before its first delivery is never invited.
+            assert!(!active, "{org}: {email} is not in the vault");
+            continue;
+        };
+        assert!(seen.insert(m.id.clone()));
         assert_eq!(
             m.status == REVOKED,
             !active,
@@ -171,8 +174,19 @@ fn assert_mirrors(s: &Running, org: &str, v: &FakeVault) {
 
 #[test]
 fn okta_fixtures_and_spec_test_reach_the_vault() {
+    okta_flows(Mode::Bitwarden, 0);
+}
+
+#[test]
+fn okta_fixtures_and_spec_test_reach_vaultwarden() {
+    okta_flows(Mode::Vaultwarden, 20);
+}
+
+/// Every Okta fixture and the spec test, each against its own vault, drained and
+/// mirrored; `first` numbers the organizations.
+fn okta_flows(mode: Mode, first: usize) {
     let files = fixtures::files();
-    let vaults: Vec<FakeVault> = (0..=files.len()).map(|_| vault(Mode::Bitwarden)).collect();
+    let vaults: Vec<FakeVault> = (0..=files.len()).map(|_| vault(mode)).collect();
     let policy_of = |f: &std::path::Path| {
         let fx: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         fx["org"].as_str().unwrap_or("strict").to_string()
@@ -180,13 +194,25 @@ fn okta_fixtures_and_spec_test_reach_the_vault() {
     let mut entries: Vec<String> = files
         .iter()
         .enumerate()
-        .map(|(i, f)| vault_entry(&org(i + 1), &vaults[i], &policy_of(f), j!({})))
+        .map(|(i, f)| {
+            vault_entry(
+                &org(first + i + 1),
+                &vaults[i],
+                &policy_of(f),
+                j!({"groups": true}),
+            )
+        })
         .collect();
-    let spec = org(files.len() + 1);
-    entries.push(vault_entry(&spec, &vaults[files.len()], "strict", j!({})));
+    let spec = org(first + files.len() + 1);
+    entries.push(vault_entry(
+        &spec,
+        &vaults[files.len()],
+        "strict",
+        j!({"groups": true}),
+    ));
     let s = server(&entries);
     for (i, f) in files.iter().enumerate() {
-        let o = org(i + 1);
+        let o = org(first + i + 1);
         fixtures::replay(f, &|_| o.clone(), &mut |m, p, h, b| {
             let hs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let mut all = hs.clone();
@@ -224,9 +250,19 @@ fn okta_fixtures_and_spec_test_reach_the_vault() {
 
 #[test]
 fn a_thousand_users_arrive_once_below_the_vaults_limit() {
-    let v = vault(Mode::Bitwarden);
-    let o = org(100);
-    let s = server(&[vault_entry(&o, &v, "strict", j!({}))]);
+    thousand(Mode::Bitwarden, 100);
+}
+
+#[test]
+fn a_thousand_users_reach_vaultwarden_in_whole_imports() {
+    thousand(Mode::Vaultwarden, 110);
+}
+
+fn thousand(mode: Mode, n: usize) {
+    let v = vault(mode);
+    let o = org(n);
+    // Vaultwarden's imports carry the whole organization: at most one a second here.
+    let s = server(&[vault_entry(&o, &v, "strict", j!({"debounce_ms": 1000}))]);
     std::thread::scope(|scope| {
         for t in 0..4 {
             let (s, o) = (&s, &o);
@@ -263,8 +299,17 @@ fn a_thousand_users_arrive_once_below_the_vaults_limit() {
 
 #[test]
 fn a_vault_down_for_a_while_loses_nothing() {
-    let v = vault(Mode::Bitwarden);
-    let o = org(101);
+    down(Mode::Bitwarden, 101);
+}
+
+#[test]
+fn vaultwarden_down_for_a_while_loses_nothing() {
+    down(Mode::Vaultwarden, 111);
+}
+
+fn down(mode: Mode, n: usize) {
+    let v = vault(mode);
+    let o = org(n);
     let s = server(&[vault_entry(&o, &v, "strict", j!({}))]);
     v.set_down(true);
     let mut ids = Vec::new();
@@ -291,10 +336,11 @@ fn a_vault_down_for_a_while_loses_nothing() {
     );
     assert_eq!(g.status, 201);
     let r = json(&call(&s, &o, "POST", "/_vault/sync", None));
-    assert!(r["pending"].as_u64().unwrap() >= 21, "{r}");
+    assert!(r["pending"].as_u64().unwrap() >= 1, "{r}");
     assert!(!r["errors"].as_array().unwrap().is_empty());
     let st = json(&call(&s, &o, "GET", "/_vault/status", None));
-    assert!(st["backlog"].as_u64().unwrap() >= 21, "{st}");
+    assert!(st["backlog"].as_u64().unwrap() >= 1, "{st}");
+    assert!(st["lastError"].is_string(), "{st}");
     v.set_down(false);
     drain(&s, &o);
     assert_mirrors(&s, &o, &v);

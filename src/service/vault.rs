@@ -157,6 +157,14 @@ impl<'a> Service<'a> {
         self.store.forget(&[self.keys().record(kind, id)]);
     }
 
+    /// The groups a user is in, by id.
+    pub fn group_ids_of(&self, uid: &str) -> Result<Vec<String>> {
+        let page = self
+            .log(super::layout::LogName::UserGroups(uid))
+            .all(self.now(), &always_live)?;
+        Ok(page.entries.into_iter().map(|e| e.id).collect())
+    }
+
     /// Every resource of a kind, by id.
     pub fn ids_of(&self, kind: ResourceKind) -> Result<Vec<String>> {
         let page = self

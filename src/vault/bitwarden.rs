@@ -151,6 +151,10 @@ impl Drain<'_, '_> {
                 super::config::OnDelete::Revoke => self.set_active(&vid, item, false),
             };
         };
+        if item.vid.is_none() && !w.active {
+            // Never invited while active: a deactivated user is not invited at all.
+            return Ok(Step::Done);
+        }
         if item.vid.is_none() {
             let fresh = match self.claim(Kind::User, id, item)? {
                 None => return Ok(Step::Wait),

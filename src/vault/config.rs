@@ -140,6 +140,9 @@ pub(crate) struct VaultDto {
     retry_ms: Option<i64>,
 }
 
+/// The longest duration a setting takes.
+const DAY_MS: i64 = 86_400_000;
+
 fn base_url(path: &str, field: &str, v: &str) -> Result<String, String> {
     let v = v.trim().trim_end_matches('/');
     let rest = v
@@ -157,6 +160,9 @@ fn base_url(path: &str, field: &str, v: &str) -> Result<String, String> {
 fn positive_ms(path: &str, field: &str, v: Option<i64>, default: i64) -> Result<i64, String> {
     match v {
         Some(x) if x <= 0 => Err(format!("{path}.{field}: must be greater than 0")),
+        Some(x) if x > DAY_MS => Err(format!(
+            "{path}.{field}: must be at most a day ({DAY_MS} ms)"
+        )),
         Some(x) => Ok(x),
         None => Ok(default),
     }

@@ -64,7 +64,7 @@ pub struct Drain<'s, 'a> {
 }
 
 /// Backoff after `attempts` failures: `retry_ms` doubling, at most an hour.
-fn backoff_ms(retry_ms: i64, attempts: u32) -> i64 {
+pub(super) fn backoff_ms(retry_ms: i64, attempts: u32) -> i64 {
     retry_ms
         .saturating_mul(1 << attempts.saturating_sub(1).min(16))
         .min(3_600_000)
@@ -266,6 +266,14 @@ impl<'s, 'a> Drain<'s, 'a> {
                 save(store, &key, &item).map_err(store_fail)?;
                 self.unpark(&super::state::entry(kind, id))
                     .map_err(store_fail)?;
+                if kind == Kind::User && loaded.vid.is_none() && item.vid.is_some() {
+                    // Its groups may have gone out without it.
+                    for g in self.svc.group_ids_of(id).map_err(store_fail)? {
+                        self.svc
+                            .outbox_add(&super::state::entry(Kind::Group, &g))
+                            .map_err(store_fail)?;
+                    }
+                }
                 self.finish(kind, id, &want).map_err(store_fail)?;
             }
             // What this drain created is kept; another drain's record is not overwritten.
@@ -345,14 +353,14 @@ impl<'s, 'a> Drain<'s, 'a> {
         Ok(())
     }
 
-    fn park(&self, e: &str, m: &str) -> Result<()> {
+    pub(super) fn park(&self, e: &str, m: &str) -> Result<()> {
         let key = self.keys.parked();
         let mut parked: std::collections::BTreeMap<String, String> = load(self.conn.store(), &key)?;
         parked.insert(e.to_string(), m.to_string());
         save(self.conn.store(), &key, &parked)
     }
 
-    fn unpark(&self, e: &str) -> Result<()> {
+    pub(super) fn unpark(&self, e: &str) -> Result<()> {
         let key = self.keys.parked();
         let mut parked: std::collections::BTreeMap<String, String> = load(self.conn.store(), &key)?;
         if parked.remove(e).is_some() {

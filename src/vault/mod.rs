@@ -86,12 +86,17 @@ pub fn drain(
     let keys = VaultKeys(org);
     let now = env.clock.now_ms();
     let (budget_ms, calls, reconcile, force) = match trigger {
-        Trigger::AfterRequest => (
-            vault.sync_budget_ms.min(5_000),
-            vault.after_request_calls,
-            false,
-            false,
-        ),
+        Trigger::AfterRequest => {
+            // Before the vault was ever listed, nobody is invited: existing members are
+            // linked first.
+            let meta: Meta = load(&store, &keys.meta())?;
+            (
+                vault.sync_budget_ms.min(5_000),
+                vault.after_request_calls,
+                vault.kind == config::VaultKind::Bitwarden && meta.adopted_at == 0,
+                false,
+            )
+        }
         Trigger::Sync { reconcile } => {
             let meta: Meta = load(&store, &keys.meta())?;
             let due = meta.adopted_at == 0 || now - meta.adopted_at > REFRESH_MS;

@@ -168,6 +168,12 @@ pub struct Meta {
     /// Vaultwarden: when the last import was sent (ms).
     #[serde(default)]
     pub import_at: i64,
+    /// Vaultwarden: imports refused in a row, and not before when (ms) the next is sent.
+    #[serde(default)]
+    pub import_failures: u32,
+    /// Vaultwarden: the next import's earliest time (ms) after a refusal.
+    #[serde(default)]
+    pub import_next: i64,
     /// Vaultwarden: users deleted in SCIM, by email, still sent as `deleted`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub removed: BTreeMap<String, Option<String>>,

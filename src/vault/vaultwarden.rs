@@ -11,6 +11,9 @@ use crate::log::always_live;
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};
 
+/// The parked entry of an import Vaultwarden keeps refusing.
+const IMPORT: &str = "import";
+
 /// A user in an import: id, email, active.
 type Imported = (String, String, bool);
 
@@ -20,16 +23,26 @@ impl Drain<'_, '_> {
     pub(super) fn vaultwarden(&mut self, force: bool) -> Result<(), Fail> {
         let store = self.conn.store();
         let now = self.conn.now();
+        // The debounce first: most drains after a request stop here, one read in.
+        let mut meta: Meta = load(store, &self.keys.meta()).map_err(store_fail)?;
+        if !force && (now - meta.import_at < self.cfg.debounce_ms || now < meta.import_next) {
+            return Ok(());
+        }
+        // One drain after a request per debounce period imports; the others leave it
+        // to that one (the counter is the store's increment, exact where atomics exist).
+        if !force {
+            let slot = self.keys.rate("i", now / self.cfg.debounce_ms);
+            if super::conn::bump(store, &slot).map_err(store_fail)? > 1 {
+                return Ok(());
+            }
+            let _ = store.delete(&self.keys.rate("i", now / self.cfg.debounce_ms - 1));
+        }
         let page = self
             .svc
             .outbox()
             .all(now, &always_live)
             .map_err(store_fail)?;
         if page.total == 0 && !force {
-            return Ok(());
-        }
-        let mut meta: Meta = load(store, &self.keys.meta()).map_err(store_fail)?;
-        if !force && now - meta.import_at < self.cfg.debounce_ms {
             return Ok(());
         }
         // Users deleted since the last import stay in it as deleted.
@@ -52,11 +65,21 @@ impl Drain<'_, '_> {
                 .conn
                 .call("POST", "public/organization/import", Some(&payload))?;
             if r.status != 200 {
+                // Refused: retried with backoff, and shown as parked once it keeps failing.
                 let m = format!("import refused ({}): {}", r.status, r.message());
-                self.report.errors.push(m);
+                self.report.errors.push(m.clone());
                 meta.import_at = now;
+                meta.import_failures += 1;
+                meta.import_next =
+                    now + super::drain::backoff_ms(self.cfg.retry_ms, meta.import_failures);
+                if meta.import_failures >= self.cfg.max_attempts {
+                    self.park(IMPORT, &m).map_err(store_fail)?;
+                }
                 return save(store, &self.keys.meta(), &meta).map_err(store_fail);
             }
+            meta.import_failures = 0;
+            meta.import_next = 0;
+            self.unpark(IMPORT).map_err(store_fail)?;
             self.report.sent += 1;
             // Statuses as far as an import tells them: Vaultwarden invites (or, with mail
             // off, accepts) new members and revokes deleted ones.
