@@ -110,6 +110,9 @@ pub struct Item {
     /// The member's status in the vault, by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Vaultwarden users: the externalId the vault knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext: Option<String>,
     /// Users: the email the vault knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 /// The parked entry of an import Vaultwarden keeps refusing.
 const IMPORT: &str = "import";
 
-/// A user in an import: id, email, active.
-type Imported = (String, String, bool);
+/// A user in an import: id, email, active, externalId.
+type Imported = (String, String, bool, String);
 
 impl Drain<'_, '_> {
     /// Sends the import when the outbox holds anything (or `force`), the state differs
@@ -52,8 +52,7 @@ impl Drain<'_, '_> {
                     let item: Item =
                         load(store, &self.keys.item(Kind::User, id)).map_err(store_fail)?;
                     if let Some(email) = item.email {
-                        meta.removed
-                            .insert(email.to_lowercase(), Some(id.to_string()));
+                        meta.removed.insert(email.to_lowercase(), item.ext.clone());
                     }
                 }
             }
@@ -84,7 +83,7 @@ impl Drain<'_, '_> {
             // Statuses as far as an import tells them: Vaultwarden invites (or, with mail
             // off, accepts) new members and revokes deleted ones.
             let mut writes = Vec::new();
-            for (id, email, active) in &users {
+            for (id, email, active, ext) in &users {
                 let key = self.keys.item(Kind::User, id);
                 let mut item: Item = load(store, &key).map_err(store_fail)?;
                 let status = if *active { "invited" } else { "revoked" };
@@ -96,6 +95,7 @@ impl Drain<'_, '_> {
                 let next = Item {
                     status: Some(keep.unwrap_or_else(|| status.to_string())),
                     email: Some(email.clone()),
+                    ext: Some(ext.clone()),
                     active: Some(*active),
                     ..item.clone()
                 };
@@ -139,20 +139,19 @@ impl Drain<'_, '_> {
         let mut users = Vec::with_capacity(ids.len());
         let mut ext_of = std::collections::HashMap::new();
         for chunk in ids.chunks(100) {
-            self.svc
-                .prefetch_wants(ResourceKind::User, chunk.iter().map(String::as_str));
+            svc.prefetch_wants(ResourceKind::User, chunk.iter().map(String::as_str));
             for id in chunk {
                 let Some(w) = svc.user_want(id).map_err(store_fail)? else {
                     continue;
                 };
                 let ext = w.external_id.clone().unwrap_or_else(|| id.clone());
                 members.push(json!({"email": w.email, "externalId": ext, "deleted": !w.active}));
-                ext_of.insert(id.clone(), ext);
-                users.push((id.clone(), w.email.clone(), w.active));
+                ext_of.insert(id.clone(), ext.clone());
+                users.push((id.clone(), w.email.clone(), w.active, ext));
             }
         }
         let present: std::collections::HashSet<String> =
-            users.iter().map(|(_, e, _)| e.to_lowercase()).collect();
+            users.iter().map(|(_, e, _, _)| e.to_lowercase()).collect();
         for (email, ext) in &meta.removed {
             if !present.contains(email) {
                 members.push(json!({"email": email, "externalId": ext, "deleted": true}));
