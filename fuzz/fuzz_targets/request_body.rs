@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
         OrgConfig {
             keys: vec![KeyHash::of("k")],
             policy: Policy::Strict,
+            vault: None,
         },
     );
     let (store, clock, ids) = (MemStore::new(), ManualClock::at(0), SeqIds::default());
