@@ -12,11 +12,11 @@
 #[path = "../tests/vault/net.rs"]
 mod net;
 
-use net::TcpOutbound;
+use net::{TcpOutbound, Wall};
 use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
-use scim_edge::ids::{Clock, SeqIds};
+use scim_edge::ids::SeqIds;
 use scim_edge::router::Router;
 use scim_edge::store::{Counts, MemStore};
 use scim_edge_fakevault::{FakeVault, Limits, Mode, Options};
@@ -27,17 +27,6 @@ const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
 const KEY: &str = "bench-key";
 const WINDOW_MS: u64 = 600;
 const PER_WINDOW: u32 = 60;
-
-struct Wall;
-
-impl Clock for Wall {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-    }
-}
 
 struct B {
     vault: FakeVault,

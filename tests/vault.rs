@@ -6,11 +6,11 @@
 #[path = "vault/net.rs"]
 mod net;
 
-use net::TcpOutbound;
+use net::{TcpOutbound, Wall};
 use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
-use scim_edge::ids::{Clock, SeqIds};
+use scim_edge::ids::SeqIds;
 use scim_edge::router::Router;
 use scim_edge::store::MemStore;
 use scim_edge_fakevault::{FakeVault, Fault, Limits, Mode, Options, ADMIN, OWNER, REVOKED};
@@ -18,17 +18,6 @@ use serde_json::{json, Value};
 
 const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
 const KEY: &str = "vault-test-key";
-
-struct Wall;
-
-impl Clock for Wall {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-    }
-}
 
 struct T {
     vault: FakeVault,

@@ -1,12 +1,24 @@
-//! A blocking HTTP/1.1 client over std's TCP for the native vault tests: what the Spin
-//! adapter's wasi:http sending does, for `http://127.0.0.1` only.
+//! What the native vault tests and bench give the core in place of a host: a blocking
+//! HTTP/1.1 client over std's TCP (what the Spin adapter's wasi:http sending does, for
+//! `http://127.0.0.1` only) and the wall clock (the fake vault's limits run on it).
 
+use scim_edge::ids::Clock;
 use scim_edge::vault::net::{NetError, OutRequest, OutResponse, Outbound};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 pub struct TcpOutbound;
+
+pub struct Wall;
+
+impl Clock for Wall {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
