@@ -11,7 +11,7 @@ use super::conn::{store_fail, Conn, Fail};
 use super::state::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
 use crate::error::Result;
 use crate::log::always_live;
-use crate::service::Service;
+use crate::service::{GroupWant, Service, UserWant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -90,12 +90,8 @@ impl<'s, 'a> Drain<'s, 'a> {
         }
     }
 
-    /// The resource's wanted state as JSON (`null` when it is gone).
-    pub(super) fn want(&self, kind: Kind, id: &str) -> Result<Value> {
-        want_in(self.svc, kind, id)
-    }
-
-    /// The same, read fresh from the store.
+    /// The resource's wanted state as JSON (`null` when it is gone), read fresh from the
+    /// store.
     pub(super) fn fresh_want(&self, kind: Kind, id: &str) -> Result<Value> {
         let store = crate::cache::Cached::new(self.raw);
         want_in(&self.svc.over(&store), kind, id)
@@ -105,19 +101,23 @@ impl<'s, 'a> Drain<'s, 'a> {
 /// A resource's wanted state as JSON (`null` when it is gone).
 fn want_in(svc: &Service<'_>, kind: Kind, id: &str) -> Result<Value> {
     Ok(match kind {
-        Kind::User => match svc.user_want(id)? {
-            Some(w) => {
-                json!({"email": w.email, "externalId": w.external_id, "active": w.active})
-            }
-            None => Value::Null,
-        },
-        Kind::Group => match svc.group_want(id)? {
-            Some(g) => {
-                json!({"name": g.name, "externalId": g.external_id, "members": g.members})
-            }
-            None => Value::Null,
-        },
+        Kind::User => user_value(svc.user_want(id)?.as_ref()),
+        Kind::Group => group_value(svc.group_want(id)?.as_ref()),
     })
+}
+
+fn user_value(w: Option<&UserWant>) -> Value {
+    w.map_or(
+        Value::Null,
+        |w| json!({"email": w.email, "externalId": w.external_id, "active": w.active}),
+    )
+}
+
+fn group_value(g: Option<&GroupWant>) -> Value {
+    g.map_or(
+        Value::Null,
+        |g| json!({"name": g.name, "externalId": g.external_id, "members": g.members}),
+    )
 }
 
 impl<'s, 'a> Drain<'s, 'a> {
@@ -227,10 +227,10 @@ impl<'s, 'a> Drain<'s, 'a> {
             if step != Step::Again {
                 break;
             }
-            want = self.want(kind, id).map_err(store_fail)?;
             step = match kind {
                 Kind::User => {
                     let w = self.svc.user_want(id).map_err(store_fail)?;
+                    want = user_value(w.as_ref());
                     let d = w
                         .as_ref()
                         .map_or_else(|| "gone".to_string(), super::bitwarden::user_digest);
@@ -246,6 +246,7 @@ impl<'s, 'a> Drain<'s, 'a> {
                 }
                 Kind::Group => {
                     let g = self.svc.group_want(id).map_err(store_fail)?;
+                    want = group_value(g.as_ref());
                     let s = self.bitwarden_group(id, &mut item, g.as_ref());
                     self.settle(s, &key, &mut item)?
                 }
