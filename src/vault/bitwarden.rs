@@ -56,22 +56,25 @@ pub fn user_digest(w: &UserWant) -> String {
 }
 
 impl Drain<'_, '_> {
-    /// The vault's member with this externalId, else this email (case-insensitive).
-    pub(super) fn find_member(&mut self, email: &str, ext: &str) -> Result<Option<Found>, Fail> {
-        let r = self.conn.call("GET", "public/members", None)?;
+    /// A Public API list (`{"object": "list", "data": [..]}`): every item, unpaged.
+    pub(super) fn list(&mut self, path: &str) -> Result<Vec<Value>, Fail> {
+        let r = self.conn.call("GET", path, None)?;
         if r.status != 200 {
             return Err(Fail::Transient(format!(
-                "listing members: {} {}",
+                "listing {path}: {} {}",
                 r.status,
                 r.message()
             )));
         }
-        let list = r.json();
-        let data = list
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        Ok(match r.json().get_mut("data").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        })
+    }
+
+    /// The vault's member with this externalId, else this email (case-insensitive).
+    pub(super) fn find_member(&mut self, email: &str, ext: &str) -> Result<Option<Found>, Fail> {
+        let data = self.list("public/members")?;
         let by = |f: &dyn Fn(&Value) -> bool| data.iter().find(|m| f(m)).and_then(found);
         Ok(
             by(&|m| m.get("externalId").and_then(Value::as_str) == Some(ext)).or_else(|| {
@@ -359,21 +362,10 @@ impl Drain<'_, '_> {
 
     /// The vault's group with this externalId.
     pub(super) fn find_group(&mut self, ext: &str) -> Result<Option<String>, Fail> {
-        let r = self.conn.call("GET", "public/groups", None)?;
-        if r.status != 200 {
-            return Err(Fail::Transient(format!(
-                "listing groups: {} {}",
-                r.status,
-                r.message()
-            )));
-        }
-        Ok(r.json()
-            .get("data")
-            .and_then(Value::as_array)
-            .and_then(|d| {
-                d.iter()
-                    .find(|g| g.get("externalId").and_then(Value::as_str) == Some(ext))
-                    .and_then(|g| g.get("id").and_then(Value::as_str).map(str::to_string))
-            }))
+        Ok(self
+            .list("public/groups")?
+            .iter()
+            .find(|g| g.get("externalId").and_then(Value::as_str) == Some(ext))
+            .and_then(|g| g.get("id").and_then(Value::as_str).map(str::to_string)))
     }
 }

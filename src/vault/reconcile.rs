@@ -13,22 +13,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 impl Drain<'_, '_> {
-    fn list(&mut self, path: &str) -> Result<Vec<Value>, Fail> {
-        let r = self.conn.call("GET", path, None)?;
-        if r.status != 200 {
-            return Err(Fail::Transient(format!(
-                "listing {path}: {} {}",
-                r.status,
-                r.message()
-            )));
-        }
-        Ok(r.json()
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
-    }
-
     /// Lists the vault and links, reports drift, and marks what needs delivering.
     pub(super) fn reconcile(&mut self) -> Result<(), Fail> {
         let listed_at = self.conn.now();
