@@ -137,17 +137,24 @@ impl<'a> Conn<'a> {
 
     /// Takes a slot of `n` per `window` for `what`, waiting for the next slot while the
     /// budget allows.
+    /// Takes slot `s` of `what` when nobody has; the counter is the store's increment,
+    /// shared by every instance.
+    pub fn take_slot(&self, what: &str, s: i64) -> std::result::Result<bool, Fail> {
+        let taken = bump(self.store, &self.keys.rate(what, s)).map_err(store_fail)?;
+        if taken == 1 {
+            // The first in its slot clears the slot before (the counters would otherwise
+            // pile up).
+            let _ = self.store.delete(&self.keys.rate(what, s - 1));
+        }
+        Ok(taken == 1)
+    }
+
     fn slot(&self, what: &str, n: u32, window: i64) -> std::result::Result<(), Fail> {
         let len = slot_ms(n, window);
         loop {
             let now = self.now();
             let s = now / len;
-            let key = self.keys.rate(what, s);
-            let taken = bump(self.store, &key).map_err(|e| Fail::Transient(e.to_string()))?;
-            if taken == 1 {
-                // The first in its slot clears the slot before (the counters would
-                // otherwise pile up).
-                let _ = self.store.delete(&self.keys.rate(what, s - 1));
+            if self.take_slot(what, s)? {
                 return Ok(());
             }
             let next = (s + 1) * len;

@@ -30,12 +30,8 @@ impl Drain<'_, '_> {
         }
         // One drain after a request per debounce period imports; the others leave it
         // to that one (the counter is the store's increment, exact where atomics exist).
-        if !force {
-            let slot = self.keys.rate("i", now / self.cfg.debounce_ms);
-            if super::conn::bump(store, &slot).map_err(store_fail)? > 1 {
-                return Ok(());
-            }
-            let _ = store.delete(&self.keys.rate("i", now / self.cfg.debounce_ms - 1));
+        if !force && !self.conn.take_slot("i", now / self.cfg.debounce_ms)? {
+            return Ok(());
         }
         let page = self
             .svc
