@@ -14,6 +14,7 @@ use crate::log::always_live;
 use crate::service::{GroupWant, Service, UserWant};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// What one resource's delivery came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,7 +161,7 @@ impl<'s, 'a> Drain<'s, 'a> {
         // The last write also carries counters a store without atomics writes behind.
         save(self.conn.store(), &key, &meta)?;
         self.report.pending = self.svc.outbox().all(now, &always_live)?.total;
-        self.report.parked = meta_parked(self.conn.store(), &self.keys)?;
+        self.report.parked = parked(self.conn.store(), &self.keys)?.len();
         self.report.calls = self.conn.calls;
         self.report.limited = self.conn.limited;
         Ok(self.report)
@@ -355,24 +356,24 @@ impl<'s, 'a> Drain<'s, 'a> {
     }
 
     pub(super) fn park(&self, e: &str, m: &str) -> Result<()> {
-        let key = self.keys.parked();
-        let mut parked: std::collections::BTreeMap<String, String> = load(self.conn.store(), &key)?;
-        parked.insert(e.to_string(), m.to_string());
-        save(self.conn.store(), &key, &parked)
+        let mut all = parked(self.conn.store(), &self.keys)?;
+        all.insert(e.to_string(), m.to_string());
+        save(self.conn.store(), &self.keys.parked(), &all)
     }
 
     pub(super) fn unpark(&self, e: &str) -> Result<()> {
-        let key = self.keys.parked();
-        let mut parked: std::collections::BTreeMap<String, String> = load(self.conn.store(), &key)?;
-        if parked.remove(e).is_some() {
-            save(self.conn.store(), &key, &parked)?;
+        let mut all = parked(self.conn.store(), &self.keys)?;
+        if all.remove(e).is_some() {
+            save(self.conn.store(), &self.keys.parked(), &all)?;
         }
         Ok(())
     }
 }
 
-/// How many entries are parked.
-pub fn meta_parked(store: &dyn crate::store::Store, keys: &VaultKeys<'_>) -> Result<usize> {
-    let parked: std::collections::BTreeMap<String, String> = load(store, &keys.parked())?;
-    Ok(parked.len())
+/// The parked entries with the vault's error for each.
+pub fn parked(
+    store: &dyn crate::store::Store,
+    keys: &VaultKeys<'_>,
+) -> Result<BTreeMap<String, String>> {
+    load(store, &keys.parked())
 }

@@ -127,7 +127,7 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         .get(&keys.pause())?
         .and_then(|b| crate::store::decode_counter(&b))
         .unwrap_or(0);
-    let parked: BTreeMap<String, String> = load(&store, &keys.parked())?;
+    let parked = drain::parked(&store, &keys)?;
     let backlog = svc.outbox().all(now, &always_live)?.total;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let ids = svc.ids_of(ResourceKind::User)?;
