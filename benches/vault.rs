@@ -9,24 +9,22 @@
 //! `cargo bench --bench vault`; `SCIM_EDGE_BENCH_USERS` sets the number of users.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/vault/net.rs"]
-mod net;
+#[path = "../tests/vault/support.rs"]
+mod support;
 
-use net::{TcpOutbound, Wall};
 use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
 use scim_edge::ids::SeqIds;
 use scim_edge::router::Router;
 use scim_edge::store::{Counts, MemStore};
-use scim_edge_fakevault::{FakeVault, Limits, Mode, Options};
+use scim_edge_fakevault::{FakeVault, Mode};
 use serde_json::{json, Value};
 use std::time::Instant;
+use support::{fast_limits, start_vault, vault_config, TcpOutbound, Wall};
 
 const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
 const KEY: &str = "bench-key";
-const WINDOW_MS: u64 = 600;
-const PER_WINDOW: u32 = 60;
 
 struct B {
     vault: FakeVault,
@@ -37,27 +35,13 @@ struct B {
 
 impl B {
     fn new(mode: Mode, after_request_calls: u32) -> B {
-        let vault = FakeVault::start(Options {
-            mode,
-            limits: Limits {
-                per_second: 5,
-                per_window: PER_WINDOW,
-                second_ms: 10,
-                window_ms: WINDOW_MS,
-                ..Limits::default()
-            },
-            token_per_window: 10,
-            groups_enabled: true,
-            ..Options::default()
-        });
-        let o = vault.options();
-        let v = json!({
-            "kind": if mode == Mode::Bitwarden { "bitwarden" } else { "vaultwarden" },
-            "api_url": vault.api_url(), "identity_url": vault.identity_url(),
-            "client_id": o.client_id(), "client_secret": o.client_secret,
-            "rate": {"second_ms": 10, "window_ms": WINDOW_MS}, "after_request_calls": after_request_calls,
-            "debounce_ms": 1, "retry_ms": 20, "groups": true, "sync_budget_ms": 60_000,
-        });
+        let vault = start_vault(mode);
+        let v = vault_config(
+            &vault,
+            &[
+                &json!({"after_request_calls": after_request_calls, "groups": true, "sync_budget_ms": 60_000}),
+            ],
+        );
         let config = Config::from_json(&json!({"organizations": {ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict", "vault": v}}}).to_string()).unwrap();
         B {
             vault,
@@ -126,13 +110,14 @@ fn delivery(n: usize, after_request_calls: u32, label: &str) {
     let secs = start.elapsed().as_secs_f64();
     let st = b.vault.stats();
     assert_eq!(b.vault.members().len(), n);
-    let windows = secs * 1000.0 / WINDOW_MS as f64;
+    let limits = fast_limits();
+    let windows = secs * 1000.0 / limits.window_ms as f64;
     let per_window = st.writes as f64 / windows;
     println!(
         "| {label} | {n} | {} | {:.2} | {per_window:.1} | {:.2} | {} | {} |",
         st.writes,
         windows,
-        per_window / f64::from(PER_WINDOW),
+        per_window / f64::from(limits.per_window),
         st.rate_limited,
         st.max_invites()
     );
@@ -230,7 +215,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    println!("Delivery to a vault limited to 5 writes per 10 ms and {PER_WINDOW} per {WINDOW_MS} ms (Bitwarden's proportions, 100x faster)\n");
+    let l = fast_limits();
+    println!(
+        "Delivery to a vault limited to {} writes per {} ms and {} per {} ms (Bitwarden's proportions, 100x faster)\n",
+        l.per_second, l.second_ms, l.per_window, l.window_ms
+    );
     println!("| drained by | users | vault writes | windows elapsed | writes per window | ratio to the limit | 429s | most invites of one email |");
     println!("|---|---|---|---|---|---|---|---|");
     delivery(n, 0, "_vault/sync alone");

@@ -3,18 +3,18 @@
 //! the built component in host/tests/vault.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "vault/net.rs"]
-mod net;
+#[path = "vault/support.rs"]
+mod support;
 
-use net::{TcpOutbound, Wall};
 use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
 use scim_edge::ids::SeqIds;
 use scim_edge::router::Router;
 use scim_edge::store::MemStore;
-use scim_edge_fakevault::{FakeVault, Fault, Limits, Mode, Options, ADMIN, OWNER, REVOKED};
+use scim_edge_fakevault::{FakeVault, Fault, Mode, ADMIN, OWNER, REVOKED};
 use serde_json::{json, Value};
+use support::{start_vault, vault_config, TcpOutbound, Wall};
 
 const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
 const KEY: &str = "vault-test-key";
@@ -26,40 +26,10 @@ struct T {
     ids: SeqIds,
 }
 
-/// Bitwarden's proportions with the durations shortened: 5 writes per 10 ms, 60 per 600 ms.
-fn fast_limits() -> Limits {
-    Limits {
-        per_second: 5,
-        per_window: 60,
-        second_ms: 10,
-        window_ms: 600,
-        ..Limits::default()
-    }
-}
-
 impl T {
     fn new(mode: Mode, extra: Value) -> T {
-        let vault = FakeVault::start(Options {
-            mode,
-            limits: fast_limits(),
-            groups_enabled: true,
-            ..Options::default()
-        });
-        let o = vault.options();
-        let mut v = json!({
-            "kind": if mode == Mode::Bitwarden { "bitwarden" } else { "vaultwarden" },
-            "api_url": vault.api_url(),
-            "identity_url": vault.identity_url(),
-            "client_id": o.client_id(),
-            "client_secret": o.client_secret,
-            "rate": {"second_ms": 10, "window_ms": 600},
-            "debounce_ms": 1,
-            "timeout_ms": 2000,
-            "retry_ms": 20,
-        });
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
+        let vault = start_vault(mode);
+        let v = vault_config(&vault, &[&json!({"timeout_ms": 2000}), &extra]);
         let config = Config::from_json(
             &json!({"organizations": {ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict", "vault": v}}})
                 .to_string(),

@@ -9,36 +9,19 @@ mod common;
 mod fixtures;
 #[path = "../../tests/common/runscope.rs"]
 mod runscope;
+#[path = "../../tests/vault/support.rs"]
+mod support;
 
 use common::{json, key, org_entry, profile, wasm};
-use scim_edge_fakevault::{FakeVault, Fault, Limits, Mode, Options, REVOKED};
+use scim_edge_fakevault::{FakeVault, Fault, Mode, REVOKED};
 use scim_edge_host::client::{request, Reply};
 use scim_edge_host::{serve, Backend, Host, Running};
 use serde_json::{json as j, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use support::{start_vault, vault_config};
 
 const EXT: &str = "urn:scim-edge:schemas:extension:vault:2.0:User";
-
-/// Bitwarden's proportions (5 writes per second, 60 per window) on a short clock.
-fn fast() -> Limits {
-    Limits {
-        per_second: 5,
-        per_window: 60,
-        second_ms: 10,
-        window_ms: 600,
-        ..Limits::default()
-    }
-}
-
-fn vault(mode: Mode) -> FakeVault {
-    FakeVault::start(Options {
-        mode,
-        limits: fast(),
-        groups_enabled: true,
-        ..Options::default()
-    })
-}
 
 fn org(n: usize) -> String {
     format!("0000000{}-0000-4000-8000-{n:012x}", n % 10)
@@ -46,21 +29,7 @@ fn org(n: usize) -> String {
 
 /// The organization's entry with its vault: the rate matches the fake vault's clock.
 fn vault_entry(org: &str, v: &FakeVault, policy: &str, extra: Value) -> String {
-    let o = v.options();
-    let mut cfg = j!({
-        "kind": if o.mode == Mode::Bitwarden { "bitwarden" } else { "vaultwarden" },
-        "api_url": v.api_url(),
-        "identity_url": v.identity_url(),
-        "client_id": o.client_id(),
-        "client_secret": o.client_secret,
-        "rate": {"second_ms": 10, "window_ms": 600},
-        "retry_ms": 20,
-        "debounce_ms": 1,
-        "timeout_ms": 1000,
-    });
-    for (k, x) in extra.as_object().into_iter().flatten() {
-        cfg[k] = x.clone();
-    }
+    let cfg = vault_config(v, &[&j!({"timeout_ms": 1000}), &extra]);
     let base = org_entry(org, policy);
     format!("{}, \"vault\": {cfg}}}", base.trim_end_matches('}'))
 }
@@ -186,7 +155,7 @@ fn okta_fixtures_and_spec_test_reach_vaultwarden() {
 /// mirrored; `first` numbers the organizations.
 fn okta_flows(mode: Mode, first: usize) {
     let files = fixtures::files();
-    let vaults: Vec<FakeVault> = (0..=files.len()).map(|_| vault(mode)).collect();
+    let vaults: Vec<FakeVault> = (0..=files.len()).map(|_| start_vault(mode)).collect();
     let policy_of = |f: &std::path::Path| {
         let fx: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         fx["org"].as_str().unwrap_or("strict").to_string()
@@ -259,7 +228,7 @@ fn a_thousand_users_reach_vaultwarden_in_whole_imports() {
 }
 
 fn thousand(mode: Mode, n: usize) {
-    let v = vault(mode);
+    let v = start_vault(mode);
     let o = org(n);
     // Vaultwarden's imports carry the whole organization: at most one a second here.
     let s = server(&[vault_entry(&o, &v, "strict", j!({"debounce_ms": 1000}))]);
@@ -308,7 +277,7 @@ fn vaultwarden_down_for_a_while_loses_nothing() {
 }
 
 fn down(mode: Mode, n: usize) {
-    let v = vault(mode);
+    let v = start_vault(mode);
     let o = org(n);
     let s = server(&[vault_entry(&o, &v, "strict", j!({}))]);
     v.set_down(true);
@@ -348,7 +317,7 @@ fn down(mode: Mode, n: usize) {
 
 #[test]
 fn concurrent_syncs_and_a_drain_that_dies_invite_no_one_twice() {
-    let v = vault(Mode::Bitwarden);
+    let v = start_vault(Mode::Bitwarden);
     let o = org(102);
     let s = server(&[vault_entry(
         &o,
@@ -394,7 +363,7 @@ fn drain_after_lease(s: &Running, o: &str) {
 
 #[test]
 fn vaultwarden_gets_the_organization_by_import() {
-    let v = vault(Mode::Vaultwarden);
+    let v = start_vault(Mode::Vaultwarden);
     let o = org(103);
     let s = server(&[vault_entry(&o, &v, "strict", j!({"groups": true}))]);
     let a = json(&call(
@@ -484,7 +453,7 @@ fn without_a_vault_nothing_goes_out() {
 
 #[test]
 fn a_vault_origin_not_granted_is_refused_by_the_host() {
-    let v = vault(Mode::Bitwarden);
+    let v = start_vault(Mode::Bitwarden);
     let o = org(105);
     let vars = HashMap::from([
         (

@@ -1,12 +1,64 @@
-//! What the native vault tests and bench give the core in place of a host: a blocking
-//! HTTP/1.1 client over std's TCP (what the Spin adapter's wasi:http sending does, for
-//! `http://127.0.0.1` only) and the wall clock (the fake vault's limits run on it).
+//! What the vault tests and bench share:
+//! - the fake vault at Bitwarden's limits on a short clock, and the `vault` object that
+//!   points an organization at it (the native tests, the bench, and the component's tests
+//!   in host/tests/vault.rs);
+//! - in place of a host, for the native tests and bench: a blocking HTTP/1.1 client over
+//!   std's TCP (what the Spin adapter's wasi:http sending does, for `http://127.0.0.1`
+//!   only) and the wall clock (the fake vault's limits run on it).
+#![allow(dead_code)]
 
 use scim_edge::ids::Clock;
 use scim_edge::vault::net::{NetError, OutRequest, OutResponse, Outbound};
+use scim_edge_fakevault::{FakeVault, Limits, Mode, Options};
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+
+/// Bitwarden's proportions with the durations shortened: 5 writes per 10 ms, 60 per
+/// 600 ms (the real clock is 100 times slower).
+pub fn fast_limits() -> Limits {
+    Limits {
+        per_second: 5,
+        per_window: 60,
+        second_ms: 10,
+        window_ms: 600,
+        ..Limits::default()
+    }
+}
+
+/// A fake vault at [`fast_limits`], with groups enabled.
+pub fn start_vault(mode: Mode) -> FakeVault {
+    FakeVault::start(Options {
+        mode,
+        limits: fast_limits(),
+        groups_enabled: true,
+        ..Options::default()
+    })
+}
+
+/// The `vault` object for an organization provisioned into `v`, with the component's
+/// rate on the fake's clock, short retries and debounce, and each of `extra`'s fields
+/// over it in turn.
+pub fn vault_config(v: &FakeVault, extra: &[&Value]) -> Value {
+    let o = v.options();
+    let mut cfg = json!({
+        "kind": if o.mode == Mode::Bitwarden { "bitwarden" } else { "vaultwarden" },
+        "api_url": v.api_url(),
+        "identity_url": v.identity_url(),
+        "client_id": o.client_id(),
+        "client_secret": o.client_secret,
+        "rate": {"second_ms": 10, "window_ms": 600},
+        "retry_ms": 20,
+        "debounce_ms": 1,
+    });
+    for e in extra {
+        for (k, x) in e.as_object().into_iter().flatten() {
+            cfg[k] = x.clone();
+        }
+    }
+    cfg
+}
 
 pub struct TcpOutbound;
 
