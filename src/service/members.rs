@@ -17,19 +17,15 @@ use std::collections::{BTreeMap, HashSet};
 impl<'a> Service<'a> {
     /// A user's `groups`: groups deleted since the add are dropped here, on read.
     pub(super) fn user_groups(&self, uid: &str) -> Result<Vec<Value>> {
-        let page = self
-            .log(LogName::UserGroups(uid))
-            .all(self.now(), &always_live)?;
-        self.prefetch_records(
-            ResourceKind::Group,
-            page.entries.iter().map(|e| e.id.as_str()),
-        );
+        let ids = self.group_ids_of(uid)?;
+        self.prefetch_records(ResourceKind::Group, ids.iter().map(String::as_str));
         let mut out = Vec::new();
-        for e in page.entries {
-            if let Some(g) = self.load(ResourceKind::Group, &e.id)? {
+        for id in ids {
+            if let Some(g) = self.load(ResourceKind::Group, &id)? {
+                let location = self.location(ResourceKind::Group, &id);
                 out.push(json!({
-                    "value": e.id,
-                    "$ref": self.location(ResourceKind::Group, &e.id),
+                    "value": id,
+                    "$ref": location,
                     "display": str_of(&g.doc, "displayName").unwrap_or(""),
                     "type": "direct",
                 }));
@@ -132,7 +128,16 @@ impl<'a> Service<'a> {
         Some(member_list(&members))
     }
 
-    fn current_members(&self, gid: &str) -> Result<Vec<String>> {
+    /// The groups a user's log holds, by id (groups deleted since are still there).
+    pub fn group_ids_of(&self, uid: &str) -> Result<Vec<String>> {
+        let page = self
+            .log(LogName::UserGroups(uid))
+            .all(self.now(), &always_live)?;
+        Ok(page.entries.into_iter().map(|e| e.id).collect())
+    }
+
+    /// The members a group's log holds, by id.
+    pub(super) fn current_members(&self, gid: &str) -> Result<Vec<String>> {
         let page = self
             .log(LogName::GroupMembers(gid))
             .all(self.now(), &always_live)?;

@@ -7,7 +7,7 @@ use super::{check_if_match, Outcome, Service};
 use crate::caseless::UserName;
 use crate::error::{Result, ScimError};
 use crate::ids::user_id;
-use crate::log::{always_live, Log};
+use crate::log::Log;
 use crate::okta;
 use crate::patch;
 use crate::resource::{canonicalize, Projection};
@@ -266,9 +266,8 @@ impl<'a> Service<'a> {
         check_if_match(if_match, &Self::version_of(&rec, None))?;
         self.mark(ResourceKind::User, &id)?;
         let now = self.now();
-        let groups = self.log(LogName::UserGroups(&id)).all(now, &always_live)?;
-        for g in &groups.entries {
-            self.remove_member(&g.id, &id)?;
+        for g in self.group_ids_of(&id)? {
+            self.remove_member(&g, &id)?;
         }
         self.store
             .delete(&self.keys().record(ResourceKind::User, &id))?;

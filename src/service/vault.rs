@@ -4,7 +4,7 @@
 use super::record::str_of;
 use super::Service;
 use crate::error::Result;
-use crate::log::{always_live, Log};
+use crate::log::Log;
 use crate::schema::ResourceKind;
 use crate::schema::VAULT_URN;
 use crate::vault::state::{entry, load, Item, Kind, VaultKeys};
@@ -157,14 +157,6 @@ impl<'a> Service<'a> {
         self.store.forget(&[self.keys().record(kind, id)]);
     }
 
-    /// The groups a user is in, by id.
-    pub fn group_ids_of(&self, uid: &str) -> Result<Vec<String>> {
-        let page = self
-            .log(super::layout::LogName::UserGroups(uid))
-            .all(self.now(), &always_live)?;
-        Ok(page.entries.into_iter().map(|e| e.id).collect())
-    }
-
     /// Every resource of a kind, by id.
     pub fn ids_of(&self, kind: ResourceKind) -> Result<Vec<String>> {
         let page = self
@@ -196,10 +188,7 @@ impl<'a> Service<'a> {
         let Some(rec) = self.load(ResourceKind::Group, id)? else {
             return Ok(None);
         };
-        let page = self
-            .log(super::layout::LogName::GroupMembers(id))
-            .all(self.now(), &always_live)?;
-        let mut members: Vec<String> = page.entries.into_iter().map(|e| e.id).collect();
+        let mut members = self.current_members(id)?;
         members.sort();
         members.dedup();
         // Users deleted since they were added are not members.
