@@ -62,6 +62,13 @@ impl T {
         resp
     }
 
+    /// Okta's deactivate or reactivate PATCH.
+    fn set_active(&self, id: &str, on: bool) {
+        let body = patch(json!([{"op": "replace", "value": {"active": on}}]));
+        let r = self.call("PATCH", &format!("/Users/{id}"), Some(body));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+
     fn sync(&self) -> Value {
         let r = self.call("POST", "/_vault/sync", None);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -147,13 +154,7 @@ fn bitwarden_members_groups_and_status() {
     assert_eq!(t.vault.stats().writes, before);
 
     // Deactivate revokes, reactivate restores; DELETE revokes by default.
-    t.call(
-        "PATCH",
-        &format!("/Users/{b}"),
-        Some(patch(
-            json!([{"op": "replace", "value": {"active": false}}]),
-        )),
-    );
+    t.set_active(&b, false);
     t.drain_all();
     let bob = |t: &T| {
         t.vault
@@ -163,11 +164,7 @@ fn bitwarden_members_groups_and_status() {
             .unwrap()
     };
     assert_eq!(bob(&t).status, REVOKED);
-    t.call(
-        "PATCH",
-        &format!("/Users/{b}"),
-        Some(patch(json!([{"op": "replace", "value": {"active": true}}]))),
-    );
+    t.set_active(&b, true);
     t.drain_all();
     assert_ne!(bob(&t).status, REVOKED);
     // Membership: removing bob sets the group's members whole.
@@ -201,13 +198,7 @@ fn adoption_links_existing_members_and_never_touches_owners() {
     let old = t.vault.seed_member("CAROL@example.com", 2, 2, None);
     let c = t.user("carol@example.com", "okta-carol");
     let boss = t.user("boss@example.com", "okta-boss");
-    t.call(
-        "PATCH",
-        &format!("/Users/{boss}"),
-        Some(patch(
-            json!([{"op": "replace", "value": {"active": false}}]),
-        )),
-    );
+    t.set_active(&boss, false);
     let _ = t.user("ops@example.com", "okta-ops");
     t.drain_all();
     assert_eq!(t.vault.members().len(), 3, "nobody invited twice");
@@ -310,13 +301,7 @@ fn vaultwarden_imports_the_whole_state_keyed_by_email() {
     // Nothing changed: no import.
     t.drain_all();
     assert_eq!(t.vault.stats().imports, imports);
-    t.call(
-        "PATCH",
-        &format!("/Users/{b}"),
-        Some(patch(
-            json!([{"op": "replace", "value": {"active": false}}]),
-        )),
-    );
+    t.set_active(&b, false);
     t.drain_all();
     let bob = t
         .vault
