@@ -12,64 +12,38 @@
 #[path = "../tests/vault/support.rs"]
 mod support;
 
-use scim_edge::auth::KeyHash;
-use scim_edge::config::Config;
-use scim_edge::http::{Request, Response};
-use scim_edge::ids::SeqIds;
-use scim_edge::router::Router;
-use scim_edge::store::{Counts, MemStore};
-use scim_edge_fakevault::{FakeVault, Mode};
+use scim_edge::http::Response;
+use scim_edge::store::Counts;
+use scim_edge_fakevault::Mode;
 use serde_json::{json, Value};
 use std::time::Instant;
-use support::{fast_limits, start_vault, vault_config, TcpOutbound, Wall};
+use support::{fast_limits, Provisioned};
 
-const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
-const KEY: &str = "bench-key";
+/// The organization, and the calls the bench makes of it.
+struct B(Provisioned);
 
-struct B {
-    vault: FakeVault,
-    config: Config,
-    store: MemStore,
-    ids: SeqIds,
+impl std::ops::Deref for B {
+    type Target = Provisioned;
+    fn deref(&self) -> &Provisioned {
+        &self.0
+    }
 }
 
 impl B {
     fn new(mode: Mode, after_request_calls: u32) -> B {
-        let vault = start_vault(mode);
-        let v = vault_config(
-            &vault,
+        B(Provisioned::new(
+            mode,
             &[
                 &json!({"after_request_calls": after_request_calls, "groups": true, "sync_budget_ms": 60_000}),
             ],
-        );
-        let config = Config::from_json(&json!({"organizations": {ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict", "vault": v}}}).to_string()).unwrap();
-        B {
-            vault,
-            config,
-            store: MemStore::new(),
-            ids: SeqIds::default(),
-        }
+        ))
     }
 
     /// One SCIM request and the drain after it: the response, and the key-value counts
     /// of each.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (Response, Counts, Counts) {
-        let mut req = Request::new(method, &format!("/v2/{ORG}{path}"))
-            .header("authorization", &format!("Bearer {KEY}"));
-        if let Some(b) = body {
-            req = req.header("content-type", "application/scim+json").json(&b);
-        }
-        let router =
-            Router::new(&self.config, &self.store, &Wall, &self.ids).with_outbound(&TcpOutbound);
-        let c0 = self.store.counts();
-        let resp = router.handle(&req);
-        let c1 = self.store.counts();
-        let summary = Response {
-            status: resp.status,
-            ..Response::default()
-        };
-        router.after(&req, &summary);
-        (resp, c1 - c0, self.store.counts() - c1)
+        let (resp, _, request, drain) = self.send(method, path, body);
+        (resp, request, drain)
     }
 
     fn drain(&self) {

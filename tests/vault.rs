@@ -9,54 +9,32 @@ mod support;
 use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
-use scim_edge::ids::SeqIds;
 use scim_edge::router::Router;
-use scim_edge::store::MemStore;
-use scim_edge_fakevault::{FakeVault, Fault, Mode, ADMIN, OWNER, REVOKED};
+use scim_edge_fakevault::{Fault, Mode, ADMIN, OWNER, REVOKED};
 use serde_json::{json, Value};
-use support::{start_vault, vault_config, TcpOutbound, Wall};
+use support::{Provisioned, Wall, KEY, ORG};
 
-const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
-const KEY: &str = "vault-test-key";
+/// The organization, and the calls the tests make of it.
+struct T(Provisioned);
 
-struct T {
-    vault: FakeVault,
-    config: Config,
-    store: MemStore,
-    ids: SeqIds,
+impl std::ops::Deref for T {
+    type Target = Provisioned;
+    fn deref(&self) -> &Provisioned {
+        &self.0
+    }
 }
 
 impl T {
     fn new(mode: Mode, extra: Value) -> T {
-        let vault = start_vault(mode);
-        let v = vault_config(&vault, &[&json!({"timeout_ms": 2000}), &extra]);
-        let config = Config::from_json(
-            &json!({"organizations": {ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict", "vault": v}}})
-                .to_string(),
-        )
-        .unwrap();
-        T {
-            vault,
-            config,
-            store: MemStore::new(),
-            ids: SeqIds::default(),
-        }
+        T(Provisioned::new(
+            mode,
+            &[&json!({"timeout_ms": 2000}), &extra],
+        ))
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let mut req = Request::new(method, &format!("/v2/{ORG}{path}"))
-            .header("authorization", &format!("Bearer {KEY}"));
-        if let Some(b) = body {
-            req = req.header("content-type", "application/scim+json").json(&b);
-        }
-        let router =
-            Router::new(&self.config, &self.store, &Wall, &self.ids).with_outbound(&TcpOutbound);
-        let resp = router.handle(&req);
-        let summary = Response {
-            status: resp.status,
-            ..Response::default()
-        };
-        if let Some(Err(e)) = router.after(&req, &summary) {
+        let (resp, drained, ..) = self.send(method, path, body);
+        if let Some(Err(e)) = drained {
             panic!("drain after {method} {path}: {e}");
         }
         resp

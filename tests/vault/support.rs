@@ -7,8 +7,14 @@
 //!   only) and the wall clock (the fake vault's limits run on it).
 #![allow(dead_code)]
 
-use scim_edge::ids::Clock;
+use scim_edge::auth::KeyHash;
+use scim_edge::config::Config;
+use scim_edge::http::{Request, Response};
+use scim_edge::ids::{Clock, SeqIds};
+use scim_edge::router::Router;
+use scim_edge::store::{Counts, MemStore};
 use scim_edge::vault::net::{NetError, OutRequest, OutResponse, Outbound};
+use scim_edge::vault::Report;
 use scim_edge_fakevault::{FakeVault, Limits, Mode, Options};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -58,6 +64,65 @@ pub fn vault_config(v: &FakeVault, extra: &[&Value]) -> Value {
         }
     }
     cfg
+}
+
+/// The organization of the native tests and bench, and its SCIM key.
+pub const ORG: &str = "6a1e5c3b-2d4f-4a8b-9c0d-1e2f3a4b5c6d";
+pub const KEY: &str = "vault-test-key";
+
+/// [`ORG`] provisioned into a fake vault of its own, served by the router over the
+/// in-memory store as a host would: each request, then the drain after its answer.
+pub struct Provisioned {
+    pub vault: FakeVault,
+    pub config: Config,
+    pub store: MemStore,
+    pub ids: SeqIds,
+}
+
+impl Provisioned {
+    /// `extra` goes over [`vault_config`]'s fields in turn.
+    pub fn new(mode: Mode, extra: &[&Value]) -> Self {
+        let vault = start_vault(mode);
+        let v = vault_config(&vault, extra);
+        let config = Config::from_json(
+            &json!({"organizations": {ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict", "vault": v}}})
+                .to_string(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Provisioned {
+            vault,
+            config,
+            store: MemStore::new(),
+            ids: SeqIds::default(),
+        }
+    }
+
+    /// One request under `/v2/{ORG}` with [`KEY`], and the drain after its answer: the
+    /// response, the drain's outcome, and the key-value counts of each.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (Response, Option<Result<Report, String>>, Counts, Counts) {
+        let mut req = Request::new(method, &format!("/v2/{ORG}{path}"))
+            .header("authorization", &format!("Bearer {KEY}"));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/scim+json").json(&b);
+        }
+        let router =
+            Router::new(&self.config, &self.store, &Wall, &self.ids).with_outbound(&TcpOutbound);
+        let c0 = self.store.counts();
+        let resp = router.handle(&req);
+        let c1 = self.store.counts();
+        let summary = Response {
+            status: resp.status,
+            ..Response::default()
+        };
+        let drained = router.after(&req, &summary);
+        let c2 = self.store.counts();
+        (resp, drained, c1 - c0, c2 - c1)
+    }
 }
 
 pub struct TcpOutbound;
