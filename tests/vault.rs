@@ -333,3 +333,54 @@ fn discovery_declares_the_vault_extension_where_there_is_a_vault() {
         .header("authorization", &format!("Bearer {KEY}"));
     assert!(!router.handle(&req).body_json().to_string().contains(urn));
 }
+
+#[test]
+fn delete_can_remove_and_an_expired_token_is_renewed() {
+    let t = T::new(Mode::Bitwarden, json!({"on_delete": "remove"}));
+    let a = t.user("ann@example.com", "okta-ann");
+    t.drain_all();
+    assert_eq!(t.vault.members().len(), 1);
+    let tokens = t.vault.stats().tokens_issued;
+    // The vault forgets every token: the next call gets a 401 and a new token.
+    t.vault.expire_tokens();
+    assert_eq!(t.call("DELETE", &format!("/Users/{a}"), None).status, 204);
+    t.drain_all();
+    assert!(t.vault.members().is_empty(), "{:?}", t.vault.members());
+    assert_eq!(t.vault.stats().tokens_issued, tokens + 1);
+}
+
+#[test]
+fn the_hosts_outbound_quota_holds() {
+    // Two requests an hour: slots of an hour, one call in each.
+    let t = T::new(
+        Mode::Bitwarden,
+        json!({"rate": {"second_ms": 10, "window_ms": 600, "per_hour": 2}}),
+    );
+    for i in 0..3 {
+        t.user(&format!("q{i}@example.com"), &format!("okta-q{i}"));
+    }
+    for _ in 0..3 {
+        let r = t.sync();
+        assert!(r["pending"].as_u64().unwrap() >= 1, "{r}");
+    }
+    let sent: u64 = t.vault.stats().requests.values().sum();
+    assert_eq!(sent, 1, "{:?}", t.vault.stats().requests);
+}
+
+#[test]
+fn drift_is_reported_but_not_healed_without_heal() {
+    let t = T::new(Mode::Bitwarden, json!({"heal": false}));
+    t.user("carol@example.com", "okta-carol");
+    t.drain_all();
+    let id = t.vault.members()[0].id.clone();
+    t.vault.set_status(&id, REVOKED);
+    let r = t.call("POST", "/_vault/sync?reconcile=1", None).body_json();
+    assert!(
+        r["drift"]
+            .to_string()
+            .contains("carol@example.com: revoked in the vault by hand"),
+        "{r}"
+    );
+    t.drain_all();
+    assert_eq!(t.vault.members()[0].status, REVOKED);
+}
