@@ -33,6 +33,11 @@ impl<'s> Cached<'s> {
         }
     }
 
+    /// Forgets every read, so the next ones are fresh (a drain's next pass).
+    pub fn forget_reads(&self) {
+        self.seen.borrow_mut().clear();
+    }
+
     fn unseen(&self, keys: &[String]) -> Vec<String> {
         let seen = self.seen.borrow();
         let mut out: Vec<String> = Vec::new();

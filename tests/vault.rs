@@ -384,3 +384,66 @@ fn drift_is_reported_but_not_healed_without_heal() {
     t.drain_all();
     assert_eq!(t.vault.members()[0].status, REVOKED);
 }
+
+/// Okta's changes to one user and one group from several connections at once, each
+/// followed by its drain while the vault answers slowly: however the drains overlap, the
+/// vault ends in the SCIM state, and no one is invited twice.
+#[test]
+fn overlapping_changes_and_drains_end_in_the_latest_state() {
+    let t = T::new(Mode::Bitwarden, json!({"groups": true}));
+    let ids: Vec<String> = (0..3)
+        .map(|i| t.user(&format!("c{i}@example.com"), &format!("okta-c{i}")))
+        .collect();
+    let g = t.call("POST", "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Ops", "externalId": "okta-ops"})));
+    let gid = g.body_json()["id"].as_str().unwrap().to_string();
+    t.drain_all();
+    for round in 0..6 {
+        t.vault
+            .fault(Fault::Slow(std::time::Duration::from_millis(40), 6));
+        std::thread::scope(|s| {
+            for (i, id) in ids.iter().enumerate() {
+                let (t, gid) = (&t, &gid);
+                s.spawn(move || {
+                    for step in 0..4 {
+                        t.set_active(id, (round + i + step) % 2 == 0);
+                        let op = if step % 2 == 0 { "add" } else { "remove" };
+                        let body = if op == "add" {
+                            json!([{"op": "add", "path": "members", "value": [{"value": id}]}])
+                        } else {
+                            json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}])
+                        };
+                        t.call("PATCH", &format!("/Groups/{gid}"), Some(patch(body)));
+                    }
+                });
+            }
+        });
+        t.vault.clear_faults();
+        t.drain_all();
+        for id in &ids {
+            let u = t.call("GET", &format!("/Users/{id}"), None).body_json();
+            let email = u["userName"].as_str().unwrap();
+            let m = t
+                .vault
+                .members()
+                .into_iter()
+                .find(|m| m.email == email)
+                .unwrap();
+            assert_eq!(
+                m.status == REVOKED,
+                u["active"] == false,
+                "round {round}: {email} active={} vault status {}",
+                u["active"],
+                m.status
+            );
+        }
+        let members = t.call("GET", &format!("/Groups/{gid}"), None).body_json()["members"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert_eq!(
+            t.vault.groups()[0].member_ids.len(),
+            members,
+            "round {round}"
+        );
+    }
+    assert_eq!(t.vault.stats().max_invites(), 1);
+}

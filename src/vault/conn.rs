@@ -70,14 +70,19 @@ pub struct Conn<'a> {
 /// Adds to a counter: atomically where the store can, else read and written back (the
 /// edge; two instances may then share a slot, which only the vault's 429 corrects).
 pub(super) fn bump(store: &dyn Store, key: &str) -> Result<i64> {
+    add(store, key, 1)
+}
+
+/// Adds `delta` to a counter, as [`bump`] does.
+pub(super) fn add(store: &dyn Store, key: &str, delta: i64) -> Result<i64> {
     if store.atomic() {
-        return Ok(store.increment(key, 1)?);
+        return Ok(store.increment(key, delta)?);
     }
     let now = store
         .get(key)?
         .and_then(|b| decode_counter(&b))
         .unwrap_or(0)
-        + 1;
+        + delta;
     store.set(key, now.to_string().as_bytes())?;
     Ok(now)
 }

@@ -14,7 +14,7 @@ use crate::log::always_live;
 use crate::service::{GroupWant, Service, UserWant};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// What one resource's delivery came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +62,10 @@ pub struct Drain<'s, 'a> {
     pub(super) claimed: bool,
     /// The store without the drain's cache, for reads that must see the latest writes.
     pub(super) raw: &'a dyn crate::store::Store,
+    /// Entries this drain has delivered or looked at, and not seen marked again since.
+    seen: HashSet<String>,
+    /// Whether a pass stopped early (budget, a failure): no further pass.
+    stopped: bool,
 }
 
 /// Backoff after `attempts` failures: `retry_ms` doubling, at most an hour.
@@ -88,6 +92,8 @@ impl<'s, 'a> Drain<'s, 'a> {
             keys,
             report: Report::default(),
             claimed: false,
+            seen: HashSet::new(),
+            stopped: false,
         }
     }
 
@@ -122,8 +128,9 @@ fn group_value(g: Option<&GroupWant>) -> Value {
 }
 
 impl<'s, 'a> Drain<'s, 'a> {
-    /// Runs the drain; `reconcile` lists the vault first (adoption and drift).
-    pub fn run(mut self, reconcile: bool, force: bool) -> Result<Report> {
+    /// One pass, under the organization's turn: the vault listed first when `reconcile`
+    /// (adoption and drift), then the outbox; the organization's delivery state saved.
+    pub fn pass(&mut self, reconcile: bool, force: bool) -> Result<()> {
         let outcome = match self.cfg.kind {
             VaultKind::Bitwarden => {
                 let r = if reconcile { self.reconcile() } else { Ok(()) };
@@ -134,6 +141,7 @@ impl<'s, 'a> Drain<'s, 'a> {
         if self.cfg.kind == VaultKind::Vaultwarden && matches!(outcome, Err(Fail::Transient(_))) {
             self.conn.pause(self.cfg.retry_ms);
         }
+        self.stopped = outcome.is_err();
         match outcome {
             Ok(()) | Err(Fail::Budget) => {}
             Err(Fail::Limited) => self.report.errors.push(
@@ -159,7 +167,30 @@ impl<'s, 'a> Drain<'s, 'a> {
             None => {}
         }
         // The last write also carries counters a store without atomics writes behind.
-        save(self.conn.store(), &key, &meta)?;
+        save(self.conn.store(), &key, &meta)
+    }
+
+    /// Whether another pass is due: budget is left and the outbox (read after the turn
+    /// was given back) holds entries marked since this drain looked, whose own drain may
+    /// have found the turn taken. Vaultwarden's import is debounced instead.
+    pub fn more(&self) -> Result<bool> {
+        if self.stopped || self.cfg.kind != VaultKind::Bitwarden || !self.conn.has_budget() {
+            return Ok(false);
+        }
+        let page = self.svc.outbox().all(self.conn.now(), &always_live)?;
+        Ok(page.entries.iter().any(|e| !self.seen.contains(&e.id)))
+    }
+
+    /// The turn stayed with another drain for the whole budget.
+    pub fn busy(&mut self) {
+        self.report
+            .errors
+            .push("another drain of this organization is running; sync again later".into());
+    }
+
+    /// What the drain did, with the outbox's backlog now.
+    pub fn report(mut self) -> Result<Report> {
+        let now = self.conn.now();
         self.report.pending = self.svc.outbox().all(now, &always_live)?.total;
         self.report.parked = parked(self.conn.store(), &self.keys)?.len();
         self.report.calls = self.conn.calls;
@@ -213,6 +244,7 @@ impl<'s, 'a> Drain<'s, 'a> {
 
     /// Delivers one entry; `false` when it waits out a backoff (nothing tried).
     fn entry(&mut self, kind: Kind, id: &str) -> std::result::Result<bool, Fail> {
+        self.seen.insert(super::state::entry(kind, id));
         let store = self.conn.store();
         let key = self.keys.item(kind, id);
         let mut item: Item = load(store, &key).map_err(store_fail)?;
@@ -271,9 +303,9 @@ impl<'s, 'a> Drain<'s, 'a> {
                 if kind == Kind::User && loaded.vid.is_none() && item.vid.is_some() {
                     // Its groups may have gone out without it.
                     for g in self.svc.group_ids_of(id).map_err(store_fail)? {
-                        self.svc
-                            .outbox_add(&super::state::entry(Kind::Group, &g))
-                            .map_err(store_fail)?;
+                        let e = super::state::entry(Kind::Group, &g);
+                        self.svc.outbox_add(&e).map_err(store_fail)?;
+                        self.seen.remove(&e);
                     }
                 }
                 self.finish(kind, id, &want).map_err(store_fail)?;
@@ -346,11 +378,12 @@ impl<'s, 'a> Drain<'s, 'a> {
 
     /// Removes a delivered entry, then reads the resource again: a change made since
     /// the delivery read it marks it again.
-    pub(super) fn finish(&self, kind: Kind, id: &str, delivered: &Value) -> Result<()> {
+    fn finish(&mut self, kind: Kind, id: &str, delivered: &Value) -> Result<()> {
         let e = super::state::entry(kind, id);
         self.svc.outbox_remove(&e)?;
         if &self.fresh_want(kind, id)? != delivered {
             self.svc.outbox_add(&e)?;
+            self.seen.remove(&e);
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ mod drain;
 pub mod net;
 mod reconcile;
 pub mod state;
+mod turn;
 mod vaultwarden;
 
 pub use drain::Report;
@@ -30,6 +31,10 @@ use net::Outbound;
 use serde_json::{json, Value};
 use state::{load, Item, Kind, Meta, VaultKeys};
 use std::collections::BTreeMap;
+use turn::Turn;
+
+/// How often a sync waiting for the organization's turn looks again (ms).
+const TURN_POLL_MS: i64 = 100;
 
 /// A reconcile (listing the vault) runs on a sync when the last is older than this.
 pub const REFRESH_MS: i64 = 15 * 60_000;
@@ -103,16 +108,51 @@ pub fn drain(
             (vault.sync_budget_ms, u32::MAX, reconcile || due, true)
         }
     };
+    let deadline = now + budget_ms;
     let conn = Conn::new(
         &store,
         env.out,
         env.clock,
         vault,
         VaultKeys(org),
-        now + budget_ms,
+        deadline,
         calls,
     );
-    Drain::new(&svc, conn, vault, keys, env.store).run(reconcile, force)
+    let turn_keys = VaultKeys(org);
+    let mut turn = Turn::new(env.store, &turn_keys, turn::slot_ms(vault));
+    let mut drain = Drain::new(&svc, conn, vault, keys, env.store);
+    let mut first = true;
+    loop {
+        if !take_turn(env, &mut turn, trigger, deadline)? {
+            if first && trigger != Trigger::AfterRequest {
+                drain.busy();
+            }
+            break;
+        }
+        drain.pass(first && reconcile, force)?;
+        turn.give_back();
+        first = false;
+        store.forget_reads();
+        if !drain.more()? {
+            break;
+        }
+    }
+    drain.report()
+}
+
+/// Takes the organization's turn: at once after a request (the holder takes this
+/// request's changes too, see [`Drain::more`]), waiting for it within the budget on a sync.
+fn take_turn(env: &Env<'_>, turn: &mut Turn<'_>, trigger: Trigger, deadline: i64) -> Result<bool> {
+    loop {
+        let now = env.clock.now_ms();
+        if turn.take(now)? {
+            return Ok(true);
+        }
+        if trigger == Trigger::AfterRequest || now + TURN_POLL_MS >= deadline {
+            return Ok(false);
+        }
+        env.out.pause(TURN_POLL_MS);
+    }
 }
 
 /// `GET _vault/status`: the backlog, parked entries with their errors, the last sync,

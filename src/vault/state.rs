@@ -8,7 +8,8 @@
 //! - `{o}/V/parked`: parked entries with the vault's error;
 //! - `{o}/V/pause`: until when drains hold back (429, vault down);
 //! - `{o}/V/token`: the cached access token;
-//! - `{o}/V/r/{what}/{slot}`: the limiter's counters.
+//! - `{o}/V/r/{what}/{slot}`: the limiter's counters;
+//! - `{o}/V/d/{slot}`: the organization's drain turn (see [`super::turn`]).
 
 use crate::error::{Result, ScimError};
 use crate::ids::OrgId;
@@ -80,6 +81,10 @@ impl VaultKeys<'_> {
     /// The cached token.
     pub fn token(&self) -> String {
         format!("{}/V/token", self.0)
+    }
+    /// The drain turn's counter for a slot.
+    pub fn turn(&self, slot: i64) -> String {
+        format!("{}/V/d/{slot}", self.0)
     }
     /// A limiter counter.
     pub fn rate(&self, what: &str, slot: i64) -> String {
