@@ -9,6 +9,7 @@ mod support;
 use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
+use scim_edge::ids::Clock;
 use scim_edge::router::Router;
 use scim_edge_fakevault::{Fault, Mode, ADMIN, OWNER, REVOKED};
 use serde_json::{json, Value};
@@ -356,6 +357,8 @@ fn the_hosts_outbound_quota_holds() {
         Mode::Bitwarden,
         json!({"rate": {"second_ms": 10, "window_ms": 600, "per_hour": 2}}),
     );
+    let hour = || Wall.now_ms() / 3_600_000;
+    let first = hour();
     for i in 0..3 {
         t.user(&format!("q{i}@example.com"), &format!("okta-q{i}"));
     }
@@ -363,8 +366,10 @@ fn the_hosts_outbound_quota_holds() {
         let r = t.sync();
         assert!(r["pending"].as_u64().unwrap() >= 1, "{r}");
     }
+    // The slots are the wall clock's hours: a run across the hour has two.
+    let slots = 1 + u64::try_from(hour() - first).unwrap();
     let sent: u64 = t.vault.stats().requests.values().sum();
-    assert_eq!(sent, 1, "{:?}", t.vault.stats().requests);
+    assert_eq!(sent, slots, "{:?}", t.vault.stats().requests);
 }
 
 #[test]
@@ -446,4 +451,54 @@ fn overlapping_changes_and_drains_end_in_the_latest_state() {
         );
     }
     assert_eq!(t.vault.stats().max_invites(), 1);
+}
+
+/// The wall clock moved on by what the test says.
+struct Later(std::sync::atomic::AtomicI64);
+
+impl Clock for Later {
+    fn now_ms(&self) -> i64 {
+        Wall.now_ms() + self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The limiter's and the drain turn's counters do not pile up in the store: drains an
+/// hour apart leave as many behind as one does.
+#[test]
+fn drains_hours_apart_leave_no_counters_behind() {
+    let t = T::new(Mode::Bitwarden, json!({}));
+    let clock = Later(std::sync::atomic::AtomicI64::new(0));
+    let counters = || {
+        t.store
+            .keys()
+            .into_iter()
+            .filter(|k| k.contains("/V/r/") || k.contains("/V/d/"))
+            .count()
+    };
+    let mut after = Vec::new();
+    for hour in 0..6 {
+        clock
+            .0
+            .store(hour * 3_600_000, std::sync::atomic::Ordering::Relaxed);
+        let router =
+            Router::new(&t.config, &t.store, &clock, &t.ids).with_outbound(&support::TcpOutbound);
+        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("h{hour}@example.com"), "emails": [{"primary": true, "value": format!("h{hour}@example.com")}]});
+        for (m, p, b) in [
+            ("POST", "/Users", Some(body)),
+            ("POST", "/_vault/sync", None),
+        ] {
+            let mut req = Request::new(m, &format!("/v2/{ORG}{p}"))
+                .header("authorization", &format!("Bearer {KEY}"));
+            if let Some(b) = b {
+                req = req.header("content-type", "application/scim+json").json(&b);
+            }
+            let r = router.handle(&req);
+            assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
+            router.after(&req, &r);
+        }
+        after.push(counters());
+    }
+    assert_eq!(t.vault.members().len(), 6);
+    // What one drain leaves (its last slots), and no more however many hours pass.
+    assert!(after.iter().all(|n| *n <= 2 * after[0]), "{after:?}");
 }

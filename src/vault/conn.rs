@@ -15,6 +15,8 @@ use crate::ids::Clock;
 use crate::store::{decode_counter, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 /// Why a call did not give an answer to act on.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +67,8 @@ pub struct Conn<'a> {
     /// 429 answers received.
     pub limited: u32,
     answers: u32,
+    /// The last limiter slot this drain took, with its length, by limiter.
+    taken: RefCell<BTreeMap<&'static str, (i64, i64)>>,
 }
 
 /// Adds to a counter: atomically where the store can, else read and written back (the
@@ -117,6 +121,7 @@ impl<'a> Conn<'a> {
             writes: 0,
             limited: 0,
             answers: 0,
+            taken: RefCell::default(),
         }
     }
 
@@ -140,26 +145,44 @@ impl<'a> Conn<'a> {
         self.calls_left > 0 && self.now() < self.deadline
     }
 
-    /// Takes a slot of `n` per `window` for `what`, waiting for the next slot while the
-    /// budget allows.
-    /// Takes slot `s` of `what` when nobody has; the counter is the store's increment,
-    /// shared by every instance.
-    pub fn take_slot(&self, what: &str, s: i64) -> std::result::Result<bool, Fail> {
+    /// Takes slot `s` (of `len` ms) of `what` when nobody has; the counter is the store's
+    /// increment, shared by every instance.
+    pub fn take_slot(
+        &self,
+        what: &'static str,
+        s: i64,
+        len: i64,
+    ) -> std::result::Result<bool, Fail> {
         let taken = bump(self.store, &self.keys.rate(what, s)).map_err(store_fail)?;
-        if taken == 1 {
-            // The first in its slot clears the slot before (the counters would otherwise
-            // pile up).
-            let _ = self.store.delete(&self.keys.rate(what, s - 1));
+        if taken != 1 {
+            return Ok(false);
         }
-        Ok(taken == 1)
+        // The first in its slot clears the slot before, and this drain's last one when
+        // it lies further back (the counters would otherwise pile up).
+        let _ = self.store.delete(&self.keys.rate(what, s - 1));
+        let last = self.taken.borrow_mut().insert(what, (s, len));
+        if let Some((p, _)) = last.filter(|(p, _)| *p < s - 1) {
+            let _ = self.store.delete(&self.keys.rate(what, p));
+        }
+        Ok(true)
     }
 
-    fn slot(&self, what: &str, n: u32, window: i64) -> std::result::Result<(), Fail> {
+    /// The limiter counters this drain leaves behind, with when each may be deleted
+    /// (the end of its slot), for the next drain to sweep.
+    pub fn counters(&self) -> Vec<(String, i64)> {
+        self.taken
+            .borrow()
+            .iter()
+            .map(|(what, (s, len))| (self.keys.rate(what, *s), (s + 1).saturating_mul(*len)))
+            .collect()
+    }
+
+    fn slot(&self, what: &'static str, n: u32, window: i64) -> std::result::Result<(), Fail> {
         let len = slot_ms(n, window);
         loop {
             let now = self.now();
             let s = now / len;
-            if self.take_slot(what, s)? {
+            if self.take_slot(what, s, len)? {
                 return Ok(());
             }
             let next = (s + 1) * len;

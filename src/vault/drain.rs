@@ -130,7 +130,8 @@ fn group_value(g: Option<&GroupWant>) -> Value {
 impl<'s, 'a> Drain<'s, 'a> {
     /// One pass, under the organization's turn: the vault listed first when `reconcile`
     /// (adoption and drift), then the outbox; the organization's delivery state saved.
-    pub fn pass(&mut self, reconcile: bool, force: bool) -> Result<()> {
+    /// `counters` are the turn's, for a later drain to sweep (see [`Meta::sweep`]).
+    pub fn pass(&mut self, reconcile: bool, force: bool, counters: &[(String, i64)]) -> Result<()> {
         let outcome = match self.cfg.kind {
             VaultKind::Bitwarden => {
                 let r = if reconcile { self.reconcile() } else { Ok(()) };
@@ -166,8 +167,33 @@ impl<'s, 'a> Drain<'s, 'a> {
             None if self.report.sent > 0 => meta.last_error = None,
             None => {}
         }
+        self.sweep(&mut meta, counters, now);
         // The last write also carries counters a store without atomics writes behind.
         save(self.conn.store(), &key, &meta)
+    }
+
+    /// Records the counters this pass leaves behind and deletes those due.
+    fn sweep(&self, meta: &mut Meta, counters: &[(String, i64)], now: i64) {
+        for (k, at) in self
+            .conn
+            .counters()
+            .into_iter()
+            .chain(counters.iter().cloned())
+        {
+            let e = meta.sweep.entry(k).or_insert(at);
+            *e = (*e).max(at);
+        }
+        let due: Vec<String> = meta
+            .sweep
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !due.is_empty() && self.conn.store().delete_many(&due).is_ok() {
+            for k in &due {
+                meta.sweep.remove(k);
+            }
+        }
     }
 
     /// Whether another pass is due: budget is left and the outbox (read after the turn

@@ -129,7 +129,7 @@ pub fn drain(
             }
             break;
         }
-        drain.pass(first && reconcile, force)?;
+        drain.pass(first && reconcile, force, &turn.counters())?;
         turn.give_back();
         first = false;
         store.forget_reads();

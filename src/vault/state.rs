@@ -185,6 +185,10 @@ pub struct Meta {
     /// Vaultwarden: users deleted in SCIM, by email, still sent as `deleted`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub removed: BTreeMap<String, Option<String>>,
+    /// Counters (limiter slots, the drain turn) a drain left behind, by when (ms) each
+    /// may be deleted: the next drain under the turn deletes those due.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sweep: BTreeMap<String, i64>,
     /// Drift found in the vault by the last reconcile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,

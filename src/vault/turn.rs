@@ -9,7 +9,8 @@
 //! neighbouring slots at 0 (each side raises its own before reading the other's, so two
 //! drains near a slot boundary never both hold it). A slot is longer than any drain
 //! runs, so a drain that dies holding the turn blocks the organization for two slots at
-//! most. Without atomics (the edge) the counters are read and written back and the turn
+//! most. The holder records the counters around its slot for a later drain to sweep
+//! (see [`super::state::Meta::sweep`]). Without atomics (the edge) the counters are read and written back and the turn
 //! is only a best effort.
 
 use super::config::VaultConfig;
@@ -57,14 +58,24 @@ impl<'a> Turn<'a> {
                 Ok(v.as_deref().and_then(decode_counter).unwrap_or(0) > 0)
             };
             if !held(slot - 1)? && !held(slot + 1)? {
-                // No drain holds a turn two slots back any more.
-                let _ = self.store.delete(&self.keys.turn(slot - 2));
                 self.held = Some(slot);
                 return Ok(true);
             }
         }
         add(self.store, &key, -1)?;
         Ok(false)
+    }
+
+    /// The counters around the held slot (where drains that found the turn taken left
+    /// theirs), with when each may be deleted: once no drain can be holding, taking or
+    /// giving back any of them.
+    pub fn counters(&self) -> Vec<(String, i64)> {
+        self.held.map_or_else(Vec::new, |k| {
+            let after = (k + 4).saturating_mul(self.len);
+            (k - 1..=k + 1)
+                .map(|s| (self.keys.turn(s), after))
+                .collect()
+        })
     }
 
     /// Gives the turn back.
@@ -110,9 +121,12 @@ mod tests {
         let mut c = Turn::new(&store, &keys, 100);
         assert!(!c.take(1_250).unwrap());
         assert!(c.take(1_310).unwrap());
-        drop(c);
-        // The dead holder's counter was cleared.
-        assert!(store.keys().iter().all(|k| !k.ends_with("/V/d/11")));
+        // Its counters may go once nobody can be near them.
+        let swept = c.counters();
+        assert_eq!(swept.len(), 3);
+        assert!(swept
+            .iter()
+            .all(|(k, at)| k.contains("/V/d/1") && *at == 1_700));
     }
 
     #[test]

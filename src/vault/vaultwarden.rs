@@ -30,7 +30,8 @@ impl Drain<'_, '_> {
         }
         // One drain after a request per debounce period imports; the others leave it
         // to that one (the counter is the store's increment, exact where atomics exist).
-        if !force && !self.conn.take_slot("i", now / self.cfg.debounce_ms)? {
+        let len = self.cfg.debounce_ms.max(1);
+        if !force && !self.conn.take_slot("i", now / len, len)? {
             return Ok(());
         }
         let page = self
