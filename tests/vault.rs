@@ -298,6 +298,34 @@ fn vaultwarden_imports_the_whole_state_keyed_by_email() {
         .find(|m| m.email == "ann@example.com")
         .unwrap();
     assert_eq!(ann.status, REVOKED);
+    let deleted = |i: &Value| {
+        i["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["email"] == "ann@example.com" && m["deleted"] == true)
+    };
+    assert!(deleted(&t.vault.last_import().unwrap()));
+    // Once an import carried her, she is left out of the next (and stays revoked);
+    // forgetting her costs no import of its own.
+    let imports = t.vault.stats().imports;
+    t.drain_all();
+    assert_eq!(t.vault.stats().imports, imports);
+    t.user("cy@example.com", "okta-cy");
+    t.drain_all();
+    assert_eq!(t.vault.stats().imports, imports + 1);
+    let last = t.vault.last_import().unwrap();
+    assert!(!deleted(&last), "{last}");
+    assert!(!last.to_string().contains("ann@example.com"), "{last}");
+    t.drain_all();
+    assert_eq!(t.vault.stats().imports, imports + 1);
+    let ann = t
+        .vault
+        .members()
+        .into_iter()
+        .find(|m| m.email == "ann@example.com")
+        .unwrap();
+    assert_eq!(ann.status, REVOKED);
     assert_eq!(t.vault.stats().max_invites(), 1);
 }
 

@@ -16,7 +16,7 @@ use crate::ids::OrgId;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which kind of resource an outbox entry names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -182,9 +182,15 @@ pub struct Meta {
     /// Vaultwarden: the next import's earliest time (ms) after a refusal.
     #[serde(default)]
     pub import_next: i64,
-    /// Vaultwarden: users deleted in SCIM, by email, still sent as `deleted`.
+    /// Vaultwarden: users deleted in SCIM, by email (with the externalId sent), sent as
+    /// `deleted` until an import carrying them succeeds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub removed: BTreeMap<String, Option<String>>,
+    /// Vaultwarden: those of `removed` an import carried. Absent from the vault's view
+    /// they stay revoked, so the next import leaves them out and they are forgotten;
+    /// until then they still count in the digest, so dropping them sends nothing.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub removed_sent: BTreeSet<String>,
     /// Counters (limiter slots, the drain turn) a drain left behind, by when (ms) each
     /// may be deleted: the next drain under the turn deletes those due.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -1,7 +1,8 @@
 //! Vaultwarden: the organization's whole state in one `POST public/organization/import`,
 //! keyed by email, sent only when it differs from the last import and at most once per
 //! `debounce_ms`. Deactivated users go as `deleted: true` (Vaultwarden revokes them;
-//! present again, it restores them); users deleted in SCIM keep being sent as deleted.
+//! present again, it restores them); a user deleted in SCIM is sent as deleted until an
+//! import carrying it succeeds (absent from an import, a revoked member stays revoked).
 //! `overwriteExisting` is always false: nothing is removed wholesale.
 
 use super::conn::{store_fail, Fail};
@@ -16,6 +17,9 @@ const IMPORT: &str = "import";
 
 /// A user in an import: id, email, active, externalId.
 type Imported = (String, String, bool, String);
+
+/// A user deleted in SCIM, sent as deleted: email, externalId.
+type Tomb = (String, Option<String>);
 
 impl Drain<'_, '_> {
     /// Sends the import when the outbox holds anything (or `force`), the state differs
@@ -49,14 +53,22 @@ impl Drain<'_, '_> {
                     let item: Item =
                         load(store, &self.keys.item(Kind::User, id)).map_err(store_fail)?;
                     if let Some(email) = item.email {
-                        meta.removed.insert(email.to_lowercase(), item.ext.clone());
+                        let email = email.to_lowercase();
+                        meta.removed_sent.remove(&email);
+                        meta.removed.insert(email, item.ext.clone());
                     }
                 }
             }
         }
-        let (payload, users) = self.import_payload(self.svc, &meta)?;
-        let d = digest(&payload);
+        let (present, users, tombs) = self.import_payload(self.svc, &meta)?;
+        let mut d = state_digest(&present, &tombs);
         if meta.import_digest.as_deref() != Some(d.as_str()) {
+            let mut payload = present.clone();
+            if let Some(Value::Array(members)) = payload.get_mut("members") {
+                for (email, ext) in tombs.iter().filter(|(e, _)| !meta.removed_sent.contains(e)) {
+                    members.push(json!({"email": email, "externalId": ext, "deleted": true}));
+                }
+            }
             let r = self
                 .conn
                 .call("POST", "public/organization/import", Some(&payload))?;
@@ -106,6 +118,17 @@ impl Drain<'_, '_> {
             for chunk in writes.chunks(100) {
                 store.set_many(chunk).map_err(|e| store_fail(e.into()))?;
             }
+            // Tombstones an earlier import carried are forgotten; this one's are left
+            // out of the next.
+            for e in std::mem::take(&mut meta.removed_sent) {
+                meta.removed.remove(&e);
+            }
+            meta.removed_sent = meta.removed.keys().cloned().collect();
+            let kept: Vec<_> = tombs
+                .into_iter()
+                .filter(|(e, _)| meta.removed.contains_key(e))
+                .collect();
+            d = state_digest(&present, &kept);
             meta.import_digest = Some(d.clone());
         }
         meta.import_at = now;
@@ -116,8 +139,8 @@ impl Drain<'_, '_> {
         // Changes made while the import was built are marked again.
         let fresh_store = crate::cache::Cached::new(self.raw);
         let fresh = self.svc.over(&fresh_store);
-        let (again, _) = self.import_payload(&fresh, &meta)?;
-        if digest(&again) != d {
+        let (again, _, tombs) = self.import_payload(&fresh, &meta)?;
+        if state_digest(&again, &tombs) != d {
             for e in &page.entries {
                 self.svc.outbox_add(&e.id).map_err(store_fail)?;
             }
@@ -125,12 +148,13 @@ impl Drain<'_, '_> {
         Ok(())
     }
 
-    /// The import body, and each user's (id, email, active).
+    /// The import body without tombstones, each user's (id, email, active, externalId),
+    /// and the tombstones: users deleted in SCIM whose email no user has now.
     fn import_payload(
         &self,
         svc: &crate::service::Service<'_>,
         meta: &Meta,
-    ) -> Result<(Value, Vec<Imported>), Fail> {
+    ) -> Result<(Value, Vec<Imported>, Vec<Tomb>), Fail> {
         let ids = svc.ids_of(ResourceKind::User).map_err(store_fail)?;
         let mut members = Vec::with_capacity(ids.len());
         let mut users = Vec::with_capacity(ids.len());
@@ -149,11 +173,12 @@ impl Drain<'_, '_> {
         }
         let present: std::collections::HashSet<String> =
             users.iter().map(|(_, e, _, _)| e.to_lowercase()).collect();
-        for (email, ext) in &meta.removed {
-            if !present.contains(email) {
-                members.push(json!({"email": email, "externalId": ext, "deleted": true}));
-            }
-        }
+        let tombs: Vec<Tomb> = meta
+            .removed
+            .iter()
+            .filter(|(email, _)| !present.contains(*email))
+            .map(|(e, x)| (e.clone(), x.clone()))
+            .collect();
         let mut groups = Vec::new();
         if self.cfg.groups {
             for id in svc.ids_of(ResourceKind::Group).map_err(store_fail)? {
@@ -172,6 +197,12 @@ impl Drain<'_, '_> {
         Ok((
             json!({"groups": groups, "members": members, "overwriteExisting": false, "largeImport": false}),
             users,
+            tombs,
         ))
     }
+}
+
+/// What an import is compared by: the organization's state and its tombstones.
+fn state_digest(payload: &Value, tombs: &[Tomb]) -> String {
+    digest(&json!([payload, tombs]))
 }
