@@ -530,3 +530,56 @@ fn drains_hours_apart_leave_no_counters_behind() {
     // What one drain leaves (its last slots), and no more however many hours pass.
     assert!(after.iter().all(|n| *n <= 2 * after[0]), "{after:?}");
 }
+
+/// Groups changed in the vault by hand: a rename is found from the listing, members taken
+/// out by reading a few groups' members per reconcile, in turn; both are healed.
+#[test]
+fn groups_changed_by_hand_are_found_in_turn_and_healed() {
+    let t = T::new(Mode::Bitwarden, json!({"groups": true}));
+    let a = t.user("ann@example.com", "okta-ann");
+    let b = t.user("bob@example.com", "okta-bob");
+    for i in 0..25 {
+        let g = t.call("POST", "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": format!("Eng {i:02}"), "externalId": format!("okta-eng-{i:02}"), "members": [{"value": a}, {"value": b}]})));
+        assert_eq!(g.status, 201);
+    }
+    t.drain_all();
+    let vg = |ext: &str| {
+        t.vault
+            .groups()
+            .into_iter()
+            .find(|g| g.external_id.as_deref() == Some(ext))
+            .unwrap()
+    };
+    let vid = |email: &str| {
+        t.vault
+            .members()
+            .into_iter()
+            .find(|m| m.email == email)
+            .unwrap()
+            .id
+    };
+    let (ann, bob) = (vid("ann@example.com"), vid("bob@example.com"));
+    t.vault.edit_group(&vg("okta-eng-00").id, "Hacked", &[&ann]);
+    t.vault.edit_group(&vg("okta-eng-24").id, "Eng 24", &[&bob]);
+    let r = t.call("POST", "/_vault/sync?reconcile=1", None).body_json();
+    let drift = r["drift"].to_string();
+    assert!(
+        drift.contains("group Eng 00: renamed to Hacked in the vault by hand"),
+        "{r}"
+    );
+    assert!(drift.contains("group Eng 00: 1 member(s) removed"), "{r}");
+    assert!(!drift.contains("Eng 24"), "{r}");
+    t.drain_all();
+    let g0 = vg("okta-eng-00");
+    assert_eq!((g0.name.as_str(), g0.member_ids.len()), ("Eng 00", 2));
+    // The next reconcile reads the groups the first did not.
+    let r = t.call("POST", "/_vault/sync?reconcile=1", None).body_json();
+    assert!(
+        r["drift"]
+            .to_string()
+            .contains("group Eng 24: 1 member(s) removed"),
+        "{r}"
+    );
+    t.drain_all();
+    assert_eq!(vg("okta-eng-24").member_ids.len(), 2);
+}

@@ -365,6 +365,17 @@ impl FakeVault {
         id
     }
 
+    /// Edits a group as an administrator would by hand: its name and its members (ids
+    /// that are not members are dropped). Unknown ids are ignored.
+    pub fn edit_group(&self, group_id: &str, name: &str, member_ids: &[&str]) {
+        let mut st = self.shared.lock();
+        let ids: Vec<String> = member_ids.iter().map(|s| s.to_string()).collect();
+        st.set_group_members(group_id, &ids);
+        if let Some(g) = st.group_mut(group_id) {
+            g.name = name.to_string();
+        }
+    }
+
     /// Registers an existing Vaultwarden account with a password (not a member): with mail
     /// off, an import adds it directly as Accepted.
     pub fn seed_account(&self, email: &str) {

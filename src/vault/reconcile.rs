@@ -2,15 +2,20 @@
 //! to SCIM resources (externalId, then case-insensitive email; groups by externalId).
 //! Owners and admins are linked but never changed. What an administrator changed in
 //! the vault by hand is reported, and healed when the identity provider is the source
-//! of truth (`heal`): a member revoked by hand is restored, one removed is invited again.
+//! of truth (`heal`): a member revoked by hand is restored, one removed is invited again,
+//! a group renamed by hand is named back, members taken out of a group are put back.
 
 use super::bitwarden::status_name;
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
-use super::state::{load, save, Item, Kind, Meta};
+use super::state::{digest, load, save, Item, Kind, Meta};
 use crate::schema::ResourceKind;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashMap;
+
+/// Groups whose members one reconcile reads from the vault (a call each); the next
+/// reconcile goes on from there.
+const GROUP_CHECKS: usize = 20;
 
 impl Drain<'_, '_> {
     /// Lists the vault and links, reports drift, and marks what needs delivering.
@@ -108,39 +113,113 @@ impl Drain<'_, '_> {
                 }
             }
         }
+        let mut meta: Meta = load(store, &self.keys.meta()).map_err(store_fail)?;
         if self.cfg.groups {
-            let groups = self.list("public/groups")?;
-            let by_ext: HashMap<&str, &str> = groups
-                .iter()
-                .filter_map(|g| Some((g.get("externalId")?.as_str()?, g.get("id")?.as_str()?)))
-                .collect();
-            for id in self.svc.ids_of(ResourceKind::Group).map_err(store_fail)? {
-                let Some(g) = self.svc.group_want(&id).map_err(store_fail)? else {
-                    continue;
-                };
-                let key = self.keys.item(Kind::Group, &id);
-                let mut item: Item = load(store, &key).map_err(store_fail)?;
-                let ext = g.external_id.clone().unwrap_or_else(|| id.clone());
-                let linked = by_ext.get(ext.as_str()).map(|s| s.to_string());
-                if item.vid != linked {
-                    if item.vid.is_some() && linked.is_none() {
-                        self.report
-                            .drift
-                            .push(format!("group {}: removed from the vault by hand", g.name));
+            self.reconcile_groups(&mut meta)?;
+        }
+        meta.adopted_at = self.conn.now();
+        save(store, &self.keys.meta(), &meta).map_err(store_fail)
+    }
+
+    /// Links groups by externalId, finds groups renamed by hand, and checks the members
+    /// of a few groups, in turn from where the last reconcile stopped (reading a group's
+    /// members costs a call each).
+    fn reconcile_groups(&mut self, meta: &mut Meta) -> Result<(), Fail> {
+        let store = self.conn.store();
+        let groups = self.list("public/groups")?;
+        let listed: HashMap<&str, (&str, &str)> = groups
+            .iter()
+            .filter_map(|g| {
+                let s = |k: &str| g.get(k)?.as_str();
+                Some((s("externalId")?, (s("id")?, s("name").unwrap_or(""))))
+            })
+            .collect();
+        let mut ids = self.svc.ids_of(ResourceKind::Group).map_err(store_fail)?;
+        ids.sort();
+        for id in &ids {
+            let Some(g) = self.svc.group_want(id).map_err(store_fail)? else {
+                continue;
+            };
+            let key = self.keys.item(Kind::Group, id);
+            let mut item: Item = load(store, &key).map_err(store_fail)?;
+            let before = item.clone();
+            let ext = g.external_id.clone().unwrap_or_else(|| id.clone());
+            let found = listed.get(ext.as_str()).copied();
+            let linked = found.map(|(vid, _)| vid.to_string());
+            if item.vid != linked {
+                if item.vid.is_some() && linked.is_none() {
+                    self.report
+                        .drift
+                        .push(format!("group {}: removed from the vault by hand", g.name));
+                }
+                item.vid = linked;
+                item.sent = None;
+                item.members = None;
+            } else if let Some((_, name)) = found {
+                // Delivered as SCIM has it, yet the vault's name differs.
+                let named = |n: &str| Some(digest(&json!({"name": n, "externalId": ext})));
+                if item.sent == named(&g.name) && item.sent != named(name) {
+                    self.report.drift.push(format!(
+                        "group {}: renamed to {name} in the vault by hand",
+                        g.name
+                    ));
+                    if self.cfg.heal {
+                        item.sent = None;
                     }
-                    item.vid = linked;
-                    item.sent = None;
+                }
+            }
+            if item != before {
+                save(store, &key, &item).map_err(store_fail)?;
+            }
+            // Membership is compared on delivery: every group is checked.
+            self.svc.mark(ResourceKind::Group, id).map_err(store_fail)?;
+        }
+        let start = ids.partition_point(|i| *i <= meta.group_cursor);
+        let mut checked = 0;
+        let mut whole = true;
+        for id in ids[start..].iter().chain(&ids[..start]) {
+            if checked == GROUP_CHECKS || !self.conn.has_budget() {
+                whole = false;
+                break;
+            }
+            let key = self.keys.item(Kind::Group, id);
+            let mut item: Item = load(store, &key).map_err(store_fail)?;
+            let Some(vid) = item.vid.clone().filter(|_| item.members.is_some()) else {
+                continue;
+            };
+            checked += 1;
+            meta.group_cursor = id.clone();
+            let r = self
+                .conn
+                .call("GET", &format!("public/groups/{vid}/member-ids"), None)?;
+            if r.status != 200 {
+                continue;
+            }
+            let current: Vec<String> = serde_json::from_slice(&r.body).unwrap_or_default();
+            let gone = item
+                .member_vids
+                .iter()
+                .filter(|m| !current.contains(m))
+                .count();
+            if gone > 0 {
+                let name = self
+                    .svc
+                    .group_want(id)
+                    .map_err(store_fail)?
+                    .map_or_else(|| id.clone(), |g| g.name);
+                self.report.drift.push(format!(
+                    "group {name}: {gone} member(s) removed from it in the vault by hand"
+                ));
+                if self.cfg.heal {
                     item.members = None;
                     save(store, &key, &item).map_err(store_fail)?;
                 }
-                // Membership is compared on delivery: every group is checked.
-                self.svc
-                    .mark(ResourceKind::Group, &id)
-                    .map_err(store_fail)?;
             }
         }
-        let mut meta: Meta = load(store, &self.keys.meta()).map_err(store_fail)?;
-        meta.adopted_at = self.conn.now();
-        save(store, &self.keys.meta(), &meta).map_err(store_fail)
+        if whole {
+            // Every group was checked: the next reconcile starts over.
+            meta.group_cursor = String::new();
+        }
+        Ok(())
     }
 }

@@ -195,6 +195,9 @@ pub struct Meta {
     /// may be deleted: the next drain under the turn deletes those due.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sweep: BTreeMap<String, i64>,
+    /// The last group whose members a reconcile read from the vault ("": start over).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group_cursor: String,
     /// Drift found in the vault by the last reconcile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
