@@ -11,7 +11,7 @@ use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
 use scim_edge::ids::Clock;
 use scim_edge::router::Router;
-use scim_edge_fakevault::{Fault, Mode, ADMIN, OWNER, REVOKED};
+use scim_edge_fakevault::{Fault, Member, Mode, ADMIN, OWNER, REVOKED};
 use serde_json::{json, Value};
 use support::{Provisioned, Wall, KEY, ORG};
 
@@ -39,6 +39,15 @@ impl T {
             panic!("drain after {method} {path}: {e}");
         }
         resp
+    }
+
+    /// The vault's member with this email.
+    fn member(&self, email: &str) -> Member {
+        self.vault
+            .members()
+            .into_iter()
+            .find(|m| m.email == email)
+            .unwrap_or_else(|| panic!("{email} is not in the vault"))
     }
 
     /// Okta's deactivate or reactivate PATCH.
@@ -135,17 +144,10 @@ fn bitwarden_members_groups_and_status() {
     // Deactivate revokes, reactivate restores; DELETE revokes by default.
     t.set_active(&b, false);
     t.drain_all();
-    let bob = |t: &T| {
-        t.vault
-            .members()
-            .into_iter()
-            .find(|m| m.email == "bob@example.com")
-            .unwrap()
-    };
-    assert_eq!(bob(&t).status, REVOKED);
+    assert_eq!(t.member("bob@example.com").status, REVOKED);
     t.set_active(&b, true);
     t.drain_all();
-    assert_ne!(bob(&t).status, REVOKED);
+    assert_ne!(t.member("bob@example.com").status, REVOKED);
     // Membership: removing bob sets the group's members whole.
     t.call(
         "PATCH",
@@ -158,7 +160,7 @@ fn bitwarden_members_groups_and_status() {
     assert_eq!(t.vault.groups()[0].member_ids, vec![ann.id.clone()]);
     assert_eq!(t.call("DELETE", &format!("/Users/{b}"), None).status, 204);
     t.drain_all();
-    assert_eq!(bob(&t).status, REVOKED);
+    assert_eq!(t.member("bob@example.com").status, REVOKED);
     assert_eq!(
         t.vault.stats().count("PUT /api/public/members/{id}"),
         0,
@@ -282,21 +284,11 @@ fn vaultwarden_imports_the_whole_state_keyed_by_email() {
     assert_eq!(t.vault.stats().imports, imports);
     t.set_active(&b, false);
     t.drain_all();
-    let bob = t
-        .vault
-        .members()
-        .into_iter()
-        .find(|m| m.email == "bob@example.com")
-        .unwrap();
+    let bob = t.member("bob@example.com");
     assert_eq!(bob.status, REVOKED);
     assert_eq!(t.call("DELETE", &format!("/Users/{a}"), None).status, 204);
     t.drain_all();
-    let ann = t
-        .vault
-        .members()
-        .into_iter()
-        .find(|m| m.email == "ann@example.com")
-        .unwrap();
+    let ann = t.member("ann@example.com");
     assert_eq!(ann.status, REVOKED);
     let deleted = |i: &Value| {
         i["members"]
@@ -319,12 +311,7 @@ fn vaultwarden_imports_the_whole_state_keyed_by_email() {
     assert!(!last.to_string().contains("ann@example.com"), "{last}");
     t.drain_all();
     assert_eq!(t.vault.stats().imports, imports + 1);
-    let ann = t
-        .vault
-        .members()
-        .into_iter()
-        .find(|m| m.email == "ann@example.com")
-        .unwrap();
+    let ann = t.member("ann@example.com");
     assert_eq!(ann.status, REVOKED);
     assert_eq!(t.vault.stats().max_invites(), 1);
 }
@@ -455,12 +442,7 @@ fn overlapping_changes_and_drains_end_in_the_latest_state() {
         for id in &ids {
             let u = t.call("GET", &format!("/Users/{id}"), None).body_json();
             let email = u["userName"].as_str().unwrap();
-            let m = t
-                .vault
-                .members()
-                .into_iter()
-                .find(|m| m.email == email)
-                .unwrap();
+            let m = t.member(email);
             assert_eq!(
                 m.status == REVOKED,
                 u["active"] == false,
@@ -550,15 +532,10 @@ fn groups_changed_by_hand_are_found_in_turn_and_healed() {
             .find(|g| g.external_id.as_deref() == Some(ext))
             .unwrap()
     };
-    let vid = |email: &str| {
-        t.vault
-            .members()
-            .into_iter()
-            .find(|m| m.email == email)
-            .unwrap()
-            .id
-    };
-    let (ann, bob) = (vid("ann@example.com"), vid("bob@example.com"));
+    let (ann, bob) = (
+        t.member("ann@example.com").id,
+        t.member("bob@example.com").id,
+    );
     t.vault.edit_group(&vg("okta-eng-00").id, "Hacked", &[&ann]);
     t.vault.edit_group(&vg("okta-eng-24").id, "Eng 24", &[&bob]);
     let r = t.call("POST", "/_vault/sync?reconcile=1", None).body_json();
