@@ -460,17 +460,22 @@ fn find_group_mut<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Group, Repl
     st.group_mut(id).ok_or_else(|| Reply::empty(404))
 }
 
-/// Roughly .NET's `[StrictEmailAddress]`: one `@`, a dotted domain, no spaces or brackets.
-fn strict_email(e: &str) -> bool {
+/// Roughly .NET's `[StrictEmailAddress]`: one `@`, no spaces or brackets (MimeKit parses
+/// it back to itself), and its pattern `^[\x00-\x7F]+@.+\.\p{L}+$`: an ASCII local part,
+/// a dotted domain ending in letters.
+pub(crate) fn strict_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
         return false;
     };
     let bad_char = |c: char| c.is_whitespace() || "<>()[],;:\\\"@".contains(c);
+    let tld_letters = domain
+        .rsplit_once('.')
+        .is_some_and(|(_, tld)| !tld.is_empty() && tld.chars().all(char::is_alphabetic));
     !local.is_empty()
+        && local.is_ascii()
         && !local.chars().any(bad_char)
-        && domain.contains('.')
+        && tld_letters
         && !domain.starts_with('.')
-        && !domain.ends_with('.')
         && !domain.contains("..")
         && !domain.chars().any(bad_char)
 }
@@ -564,6 +569,8 @@ mod tests {
         assert!(!strict_email("a b@example.com"));
         assert!(!strict_email("@example.com"));
         assert!(!strict_email("a@@example.com"));
+        assert!(!strict_email("ä@example.com"));
+        assert!(!strict_email("a@example.c1"));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! connection unanswered; only then is it routed, rate limited, authenticated and handled.
 //!
 //! Not modelled: Bitwarden's import route, events, seats, policies, collections as
-//! objects, account names (`name` is always null); Vaultwarden's mail failures.
+//! objects, account names (`name` is always null); Vaultwarden's restore policy checks.
 //!
 //! ```no_run
 //! use scim_edge_fakevault::{FakeVault, Options};
@@ -271,6 +271,17 @@ impl Stats {
     }
 }
 
+/// Whether Vaultwarden's import can add a member at this address (its `is_valid_email`,
+/// checked when the member's user must be created).
+pub fn vaultwarden_accepts(email: &str) -> bool {
+    vaultwarden::is_valid_email(email)
+}
+
+/// Whether Bitwarden's `POST public/members` takes this address (`[StrictEmailAddress]`).
+pub fn bitwarden_accepts(email: &str) -> bool {
+    bitwarden::strict_email(email)
+}
+
 /// A running fake vault; dropping it stops the server and closes its connections.
 pub struct FakeVault {
     shared: Arc<Shared>,
@@ -380,6 +391,12 @@ impl FakeVault {
     /// off, an import adds it directly as Accepted.
     pub fn seed_account(&self, email: &str) {
         self.shared.lock().accounts.insert(email.to_lowercase());
+    }
+
+    /// Vaultwarden with mail on: the mail server refuses invitations to this address, so
+    /// an import that must invite it stops there with a 400 naming no address.
+    pub fn refuse_mail(&self, email: &str) {
+        self.shared.lock().mail_refused.insert(email.to_lowercase());
     }
 
     /// Sets a member's status, as an accept (1), confirm (2) or an admin's manual revoke

@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub groups: Vec<Group>,
     /// Lowercased emails of existing accounts with a password (Vaultwarden).
     pub accounts: HashSet<String>,
+    /// Lowercased addresses the mail server refuses (Vaultwarden's invitations).
+    pub mail_refused: HashSet<String>,
     /// Access token → expiry.
     pub tokens: HashMap<String, Instant>,
     pub stats: Stats,
@@ -60,6 +62,7 @@ impl State {
             members: Vec::new(),
             groups: Vec::new(),
             accounts: HashSet::new(),
+            mail_refused: HashSet::new(),
             tokens: HashMap::new(),
             stats: Stats::default(),
             faults: VecDeque::new(),

@@ -5,12 +5,19 @@
 //! runs request guards before the data guard), body (400 for JSON that does not parse,
 //! 422 for JSON that does not deserialize: `groups`, `members`, `overwriteExisting` and
 //! every item field are required, with their JSON types), then the import; 200, empty.
+//!
+//! The import is not transactional (vaults.md §4.1): members are applied in order, and
+//! the first that fails (an address Vaultwarden's `is_valid_email` refuses when its user
+//! must be created, an invitation mail that cannot be sent) answers 400 with
+//! Vaultwarden's error body; the members before it stay applied, the members after it
+//! and every group are skipped. An empty `externalId` is stored as none.
 
 use crate::server::{Reply, Req};
 use crate::state::{Shared, State};
 use crate::{token, ACCEPTED, INVITED, REVOKED, USER};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashSet;
+use std::str::FromStr;
 
 struct ImportMember {
     email: String,
@@ -45,18 +52,58 @@ pub(crate) fn handle(shared: &Shared, req: &Req, rest: &str) -> Reply {
     let Some(data) = parse(&body) else {
         return Reply::empty(422);
     };
-    apply(
+    let applied = apply(
         &mut st,
         data,
         shared.opts.mail_enabled,
         shared.opts.groups_enabled,
     );
+    if let Err(message) = applied {
+        return Reply::json(400, &error_body(&message));
+    }
     st.stats.imports += 1;
     st.last_import = Some(body);
     Reply::empty(200)
 }
 
-fn apply(st: &mut State, data: Import, mail_enabled: bool, groups_enabled: bool) {
+/// Vaultwarden's error body (`ApiErrorResponse` in its `src/error.rs`).
+fn error_body(message: &str) -> Value {
+    json!({
+        "message": message,
+        "validationErrors": {"": [message]},
+        "errorModel": {"message": message, "object": "error"},
+        "error": "",
+        "error_description": "",
+        "exceptionMessage": null,
+        "exceptionStackTrace": null,
+        "innerExceptionMessage": null,
+        "object": "error",
+    })
+}
+
+/// Vaultwarden's `is_valid_email`: the address parses, and its domain makes a URL with a
+/// host name, the path `/` and no query.
+pub(crate) fn is_valid_email(email: &str) -> bool {
+    let Ok(parsed) = email_address::EmailAddress::from_str(email) else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(&format!("https://{}", parsed.domain())) else {
+        return false;
+    };
+    url.path() == "/" && url.domain().is_some() && url.query().is_none()
+}
+
+/// An external id as Vaultwarden stores it: an empty one is none.
+fn stored_ext(ext: &str) -> Option<String> {
+    (!ext.is_empty()).then(|| ext.to_string())
+}
+
+fn apply(
+    st: &mut State,
+    data: Import,
+    mail_enabled: bool,
+    groups_enabled: bool,
+) -> Result<(), String> {
     for m in &data.members {
         let existing = st.member_by_email(&m.email).map(|r| r.m.id.clone());
         match existing {
@@ -73,12 +120,22 @@ fn apply(st: &mut State, data: Import, mail_enabled: bool, groups_enabled: bool)
                     st.set_status(&id, prior);
                 }
                 if let Some(r) = st.member_mut(&id) {
-                    r.m.external_id = Some(m.external_id.clone());
+                    r.m.external_id = stored_ext(&m.external_id);
                 }
             }
             None if m.deleted => {}
             None => {
                 let email = m.email.to_lowercase();
+                // The user record is created (and checked) first when no account exists.
+                if !st.accounts.contains(&email) && !is_valid_email(&email) {
+                    return Err(format!("User email {email} is not a valid email address"));
+                }
+                if mail_enabled && st.mail_refused.contains(&email) {
+                    // The invitation is rolled back, then the import stops.
+                    return Err(
+                        "Error sending invite: the mail server refused the recipient ".into(),
+                    );
+                }
                 // Only an account that already has a password is accepted directly when
                 // no invitation mail can be sent.
                 let status = if mail_enabled || !st.accounts.contains(&email) {
@@ -86,7 +143,7 @@ fn apply(st: &mut State, data: Import, mail_enabled: bool, groups_enabled: bool)
                 } else {
                     ACCEPTED
                 };
-                let id = st.add_member(email.clone(), USER, INVITED, Some(m.external_id.clone()));
+                let id = st.add_member(email.clone(), USER, INVITED, stored_ext(&m.external_id));
                 st.set_status(&id, status);
                 st.invited(&email);
             }
@@ -100,10 +157,11 @@ fn apply(st: &mut State, data: Import, mail_enabled: bool, groups_enabled: bool)
                 .iter()
                 .find(|x| x.external_id.as_deref() == Some(g.external_id.as_str()))
                 .map(|x| x.id.clone());
-            // Matched by externalId; an existing group keeps its name.
+            // Matched by externalId; an existing group keeps its name. A group sent with
+            // an empty externalId is stored without one, so it is added on every import.
             let id = match found {
                 Some(id) => id,
-                None => st.add_group(g.name.clone(), Some(g.external_id.clone()), Vec::new()),
+                None => st.add_group(g.name.clone(), stored_ext(&g.external_id), Vec::new()),
             };
             let members: Vec<String> = g
                 .member_external_ids
@@ -141,6 +199,7 @@ fn apply(st: &mut State, data: Import, mail_enabled: bool, groups_enabled: bool)
             }
         }
     }
+    Ok(())
 }
 
 /// The body as Vaultwarden's serde structs would take it (unknown fields ignored).

@@ -3,6 +3,8 @@
 //! created and renamed always with their `externalId`, and their members set whole with
 //! `PUT public/groups/{id}/member-ids`.
 
+use super::address::refusal;
+use super::config::VaultKind;
 use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
 use super::state::{digest, save, Item, Kind};
@@ -159,6 +161,11 @@ impl Drain<'_, '_> {
             return Ok(Step::Done);
         }
         if item.vid.is_none() {
+            if let Some(why) = refusal(VaultKind::Bitwarden, &w.email) {
+                return Ok(Step::Invalid(format!(
+                    "the vault would refuse this address: {why}"
+                )));
+            }
             let fresh = match self.claim(Kind::User, id, item)? {
                 None => return Ok(Step::Wait),
                 Some(fresh) => fresh,

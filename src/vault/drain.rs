@@ -27,6 +27,9 @@ pub enum Step {
     Again,
     /// The vault refused it; retried with backoff, parked after `max_attempts`.
     Rejected(String),
+    /// The vault would refuse it (checked before sending): parked at once, until the
+    /// resource changes.
+    Invalid(String),
 }
 
 /// What a drain did, for `_vault/sync` and the logs.
@@ -137,7 +140,7 @@ impl<'s, 'a> Drain<'s, 'a> {
                 let r = if reconcile { self.reconcile() } else { Ok(()) };
                 r.and_then(|()| self.entries())
             }
-            VaultKind::Vaultwarden => self.vaultwarden(force || reconcile),
+            VaultKind::Vaultwarden => self.vaultwarden(force || reconcile, reconcile),
         };
         if self.cfg.kind == VaultKind::Vaultwarden && matches!(outcome, Err(Fail::Transient(_))) {
             self.conn.pause(self.cfg.retry_ms);
@@ -342,7 +345,8 @@ impl<'s, 'a> Drain<'s, 'a> {
             }
             Step::Wait => {}
             Step::Again => save(store, &key, &item).map_err(store_fail)?,
-            Step::Rejected(m) => self.failed(kind, id, &key, &mut item, m)?,
+            Step::Rejected(m) => self.failed(kind, id, &key, &mut item, m, false)?,
+            Step::Invalid(m) => self.failed(kind, id, &key, &mut item, m, true)?,
         }
         Ok(true)
     }
@@ -376,6 +380,8 @@ impl<'s, 'a> Drain<'s, 'a> {
         }
     }
 
+    /// Records a refusal: retried with backoff, parked after `max_attempts` or at once
+    /// when `give_up`.
     fn failed(
         &mut self,
         kind: Kind,
@@ -383,6 +389,7 @@ impl<'s, 'a> Drain<'s, 'a> {
         key: &str,
         item: &mut Item,
         m: String,
+        give_up: bool,
     ) -> std::result::Result<(), Fail> {
         let e = super::state::entry(kind, id);
         item.attempts += 1;
@@ -390,7 +397,7 @@ impl<'s, 'a> Drain<'s, 'a> {
         item.next_at = self.conn.now() + backoff_ms(self.cfg.retry_ms, item.attempts);
         self.report.errors.push(format!("{e}: {m}"));
         let store = self.conn.store();
-        if item.attempts >= self.cfg.max_attempts {
+        if give_up || item.attempts >= self.cfg.max_attempts {
             item.parked = true;
             item.next_at = 0;
             save(store, key, item).map_err(store_fail)?;

@@ -4,6 +4,7 @@
 //! below the vault's rate limits. A drain runs after a SCIM answer has been sent (a few
 //! calls) and from `POST /v2/{org}/_vault/sync` (a time budget: what a cron calls).
 
+pub mod address;
 mod bitwarden;
 pub mod config;
 mod conn;
@@ -104,7 +105,10 @@ pub fn drain(
         }
         Trigger::Sync { reconcile } => {
             let meta: Meta = load(&store, &keys.meta())?;
-            let due = meta.adopted_at == 0 || now - meta.adopted_at > REFRESH_MS;
+            // Only Bitwarden is listed: a Vaultwarden reconcile is what the caller asks
+            // (it retries members the vault refused).
+            let due = vault.kind == config::VaultKind::Bitwarden
+                && (meta.adopted_at == 0 || now - meta.adopted_at > REFRESH_MS);
             (vault.sync_budget_ms, u32::MAX, reconcile || due, true)
         }
     };

@@ -115,12 +115,20 @@ pub struct Item {
     /// The member's status in the vault, by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// Vaultwarden users: the externalId the vault knows.
+    /// Vaultwarden: the externalId the vault knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext: Option<String>,
     /// Users: the email the vault knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Vaultwarden users: the address (lowercased) the vault refused; the user is left
+    /// out of imports while it keeps that address, until its retry is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Vaultwarden groups: the name last imported (a group deleted in SCIM is emptied
+    /// under it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Failed attempts in a row.
     #[serde(default)]
     pub attempts: u32,
@@ -191,6 +199,11 @@ pub struct Meta {
     /// until then they still count in the digest, so dropping them sends nothing.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub removed_sent: BTreeSet<String>,
+    /// Vaultwarden: groups deleted in SCIM, by externalId (with their name), sent with no
+    /// members until an import carrying them succeeds (imports never delete a group, so
+    /// it would keep granting its members what it grants).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub emptied: BTreeMap<String, String>,
     /// Counters (limiter slots, the drain turn) a drain left behind, by when (ms) each
     /// may be deleted: the next drain under the turn deletes those due.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
