@@ -399,6 +399,11 @@ impl FakeVault {
         self.shared.lock().mail_refused.insert(email.to_lowercase());
     }
 
+    /// The mail server takes every address again.
+    pub fn clear_mail_refusals(&self) {
+        self.shared.lock().mail_refused.clear();
+    }
+
     /// Sets a member's status, as an accept (1), confirm (2) or an admin's manual revoke
     /// (-1) would. Revoking remembers the prior status for a later restore. Unknown ids are
     /// ignored.

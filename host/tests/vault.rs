@@ -480,3 +480,350 @@ fn a_vault_origin_not_granted_is_refused_by_the_host() {
     assert_eq!(v.stats().requests.values().sum::<u64>(), 0);
     assert!(!r.to_string().contains(&v.options().client_secret));
 }
+
+/// A user under policy `off` with `externalId` `okta-{tag}` and this address.
+fn user_at(tag: &str, address: &str) -> Value {
+    j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": address, "externalId": format!("okta-{tag}"), "emails": [{"primary": true, "value": address}], "active": true})
+}
+
+fn post(s: &Running, o: &str, path: &str, body: Value) -> String {
+    let r = call(s, o, "POST", path, Some(body));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    json(&r)["id"].as_str().unwrap().to_string()
+}
+
+fn group_of(name: &str, ids: &[&String]) -> Value {
+    j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": ids.iter().map(|i| j!({"value": i})).collect::<Vec<_>>()})
+}
+
+/// The identity provider changes a user's address (policy `off` allows it).
+fn readdress(s: &Running, o: &str, id: &str, tag: &str, address: &str) {
+    let r = call(
+        s,
+        o,
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(user_at(tag, address)),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+fn set_active(s: &Running, o: &str, id: &str, on: bool) {
+    let body = j!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": on}}]});
+    let r = call(s, o, "PATCH", &format!("/Users/{id}"), Some(body));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// The vault extension of a SCIM user.
+fn vault_status(s: &Running, o: &str, id: &str) -> Value {
+    json(&call(s, o, "GET", &format!("/Users/{id}"), None))[EXT].clone()
+}
+
+/// The parked entries `_vault/status` lists, by entry.
+fn parked(s: &Running, o: &str) -> HashMap<String, String> {
+    let st = json(&call(s, o, "GET", "/_vault/status", None));
+    st["parked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["entry"].as_str().unwrap().to_string(),
+                p["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The vault's group with this externalId.
+fn vault_group(v: &FakeVault, ext: &str) -> scim_edge_fakevault::Group {
+    v.groups()
+        .into_iter()
+        .find(|g| g.external_id.as_deref() == Some(ext))
+        .unwrap_or_else(|| panic!("group {ext} is not in the vault"))
+}
+
+/// The emails of a vault group's members.
+fn emails_in(v: &FakeVault, ext: &str) -> Vec<String> {
+    let g = vault_group(v, ext);
+    let mut e: Vec<String> = v
+        .members()
+        .into_iter()
+        .filter(|m| g.member_ids.contains(&m.id))
+        .map(|m| m.email)
+        .collect();
+    e.sort();
+    e
+}
+
+/// How a Vaultwarden vault comes to refuse one member of an import.
+#[derive(Clone, Copy, Debug)]
+enum Bad {
+    /// An address both checks refuse: set aside before sending.
+    NotAnEmail,
+    /// Punycode only the vault's URL parser refuses: the vault's message names it.
+    Punycode,
+    /// The mail server refuses the invitation: the vault's message names no one.
+    Mail,
+}
+
+#[test]
+fn one_refused_address_never_blocks_a_vaultwarden_import() {
+    let cases = [
+        (Bad::NotAnEmail, 0),
+        (Bad::Punycode, 0),
+        (Bad::Punycode, 2),
+        (Bad::Punycode, 4),
+        (Bad::Mail, 0),
+        (Bad::Mail, 2),
+        (Bad::Mail, 4),
+    ];
+    let vaults: Vec<FakeVault> = cases
+        .iter()
+        .map(|_| start_vault(Mode::Vaultwarden))
+        .collect();
+    let orgs: Vec<String> = (0..cases.len()).map(|i| org(120 + i)).collect();
+    let entries: Vec<String> = orgs
+        .iter()
+        .zip(&vaults)
+        .map(|(o, v)| vault_entry(o, v, "off", j!({"groups": true})))
+        .collect();
+    let s = server(&entries);
+    for ((o, v), (bad, at)) in orgs.iter().zip(&vaults).zip(cases) {
+        let case = format!("{bad:?} at {at}");
+        let address = |i: usize| match bad {
+            _ if i != at => format!("u{i}@example.com"),
+            Bad::NotAnEmail => "not an email".to_string(),
+            Bad::Punycode => format!("u{i}@xn--a.com"),
+            Bad::Mail => format!("u{i}@example.com"),
+        };
+        if let Bad::Mail = bad {
+            v.refuse_mail(&address(at));
+        }
+        // Created one by one, each drained: the bad one blocks nothing that follows.
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(post(
+                &s,
+                o,
+                "/Users",
+                user_at(&format!("u{i}"), &address(i)),
+            ));
+            drain(&s, o);
+        }
+        let refs: Vec<&String> = ids.iter().collect();
+        post(&s, o, "/Groups", group_of("All", &refs));
+        let r = drain(&s, o);
+        assert_eq!(r["pending"], 0, "{case}: {r}");
+        let members = v.members();
+        assert_eq!(members.len(), 4, "{case}: {members:?}");
+        let bad_id = &ids[at];
+        assert!(
+            members.iter().all(|m| m.email != address(at)),
+            "{case}: the refused address is a member"
+        );
+        let ext = vault_status(&s, o, bad_id);
+        assert_eq!(ext["status"], "error", "{case}: {ext}");
+        let why = match bad {
+            Bad::NotAnEmail => "the vault would refuse this address",
+            Bad::Punycode => "is not a valid email address",
+            Bad::Mail => "Error sending invite",
+        };
+        assert!(
+            ext["error"].as_str().unwrap().contains(why),
+            "{case}: {ext}"
+        );
+        let p = parked(&s, o);
+        assert!(p[&format!("u:{bad_id}")].contains(why), "{case}: {p:?}");
+        // Every group goes out, without that member.
+        let group = json(&call(&s, o, "GET", "/Groups", None))["Resources"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut want: Vec<String> = (0..5).filter(|i| *i != at).map(address).collect();
+        want.sort();
+        assert_eq!(emails_in(v, &group), want, "{case}");
+        // The identity provider fixes the address: the user arrives, and joins the group.
+        v.clear_mail_refusals();
+        let fixed = format!("fixed{at}@example.com");
+        readdress(&s, o, bad_id, &format!("u{at}"), &fixed);
+        drain(&s, o);
+        assert_eq!(vault_status(&s, o, bad_id)["status"], "invited", "{case}");
+        assert!(parked(&s, o).is_empty(), "{case}");
+        assert_eq!(v.members().len(), 5, "{case}");
+        assert_eq!(emails_in(v, &group).len(), 5, "{case}");
+        assert_mirrors(&s, o, v);
+    }
+}
+
+#[test]
+fn a_vault_refused_member_is_tried_again_on_a_reconcile() {
+    let v = start_vault(Mode::Vaultwarden);
+    let o = org(130);
+    let s = server(&[vault_entry(&o, &v, "off", j!({"retry_ms": 600_000}))]);
+    v.refuse_mail("late@example.com");
+    let late = post(&s, &o, "/Users", user_at("late", "late@example.com"));
+    post(&s, &o, "/Users", user_at("early", "early@example.com"));
+    drain(&s, &o);
+    assert_eq!(vault_status(&s, &o, &late)["status"], "error");
+    assert_eq!(v.members().len(), 1);
+    // The mail server is back; the backoff is long, so a plain sync leaves it aside.
+    v.clear_mail_refusals();
+    call(
+        &s,
+        &o,
+        "POST",
+        "/Users",
+        Some(user_at("third", "third@example.com")),
+    );
+    drain(&s, &o);
+    assert_eq!(v.members().len(), 2);
+    let r = json(&call(&s, &o, "POST", "/_vault/sync?reconcile=1", None));
+    assert_eq!(r["parked"], 0, "{r}");
+    assert_eq!(vault_status(&s, &o, &late)["status"], "invited");
+    assert_eq!(v.members().len(), 3);
+    assert_mirrors(&s, &o, &v);
+}
+
+#[test]
+fn one_refused_address_never_blocks_bitwarden() {
+    let v = start_vault(Mode::Bitwarden);
+    let o = org(131);
+    let s = server(&[vault_entry(&o, &v, "off", j!({}))]);
+    let a = post(&s, &o, "/Users", user_at("a", "a@example.com"));
+    let bad = post(&s, &o, "/Users", user_at("bad", "bad@localhost"));
+    let c = post(&s, &o, "/Users", user_at("c", "c@example.com"));
+    let g = post(&s, &o, "/Groups", group_of("All", &[&a, &bad, &c]));
+    drain(&s, &o);
+    // Set aside before sending: no invitation is tried for it.
+    assert_eq!(v.stats().count("POST /api/public/members"), 2);
+    let ext = vault_status(&s, &o, &bad);
+    assert_eq!(ext["status"], "error", "{ext}");
+    assert!(
+        ext["error"].as_str().unwrap().contains("would refuse"),
+        "{ext}"
+    );
+    assert!(parked(&s, &o).contains_key(&format!("u:{bad}")));
+    assert_eq!(emails_in(&v, &g), ["a@example.com", "c@example.com"]);
+    readdress(&s, &o, &bad, "bad", "bad@example.com");
+    drain(&s, &o);
+    assert_eq!(vault_status(&s, &o, &bad)["status"], "invited");
+    assert!(parked(&s, &o).is_empty());
+    assert_eq!(emails_in(&v, &g).len(), 3);
+    assert_mirrors(&s, &o, &v);
+}
+
+#[test]
+fn a_replaced_address_keeps_no_access_in_vaultwarden() {
+    let v = start_vault(Mode::Vaultwarden);
+    let o = org(132);
+    let s = server(&[vault_entry(&o, &v, "off", j!({"groups": true}))]);
+    let id = post(&s, &o, "/Users", user_at("ann", "ann@example.com"));
+    let other = post(&s, &o, "/Users", user_at("bob", "bob@example.com"));
+    let g = post(&s, &o, "/Groups", group_of("Eng", &[&id, &other]));
+    drain(&s, &o);
+    readdress(&s, &o, &id, "ann", "ann.lee@example.com");
+    drain(&s, &o);
+    // Vaultwarden keys members by email: the new address is a second member; the old
+    // one is revoked and no longer carries the user's externalId, so the group names
+    // the new one.
+    let old = v
+        .members()
+        .into_iter()
+        .find(|m| m.email == "ann@example.com")
+        .unwrap();
+    let new = v
+        .members()
+        .into_iter()
+        .find(|m| m.email == "ann.lee@example.com")
+        .unwrap();
+    assert_eq!(old.status, REVOKED);
+    assert_eq!(old.external_id, None);
+    assert_ne!(new.status, REVOKED);
+    assert_eq!(new.external_id.as_deref(), Some("okta-ann"));
+    assert_eq!(
+        emails_in(&v, &g),
+        ["ann.lee@example.com", "bob@example.com"]
+    );
+    // Deactivated: every address it had is revoked; deleted: they stay so.
+    set_active(&s, &o, &id, false);
+    drain(&s, &o);
+    let revoked = |v: &FakeVault| {
+        v.members()
+            .iter()
+            .filter(|m| m.email.starts_with("ann"))
+            .all(|m| m.status == REVOKED)
+    };
+    assert!(revoked(&v), "{:?}", v.members());
+    assert_eq!(
+        call(&s, &o, "DELETE", &format!("/Users/{id}"), None).status,
+        204
+    );
+    drain(&s, &o);
+    call(
+        &s,
+        &o,
+        "POST",
+        "/Users",
+        Some(user_at("cy", "cy@example.com")),
+    );
+    drain(&s, &o);
+    assert!(revoked(&v), "{:?}", v.members());
+    assert_mirrors(&s, &o, &v);
+}
+
+#[test]
+fn a_replaced_address_keeps_its_member_in_bitwarden() {
+    let v = start_vault(Mode::Bitwarden);
+    let o = org(133);
+    let s = server(&[vault_entry(&o, &v, "off", j!({}))]);
+    let id = post(&s, &o, "/Users", user_at("ann", "ann@example.com"));
+    drain(&s, &o);
+    let before = v.members();
+    readdress(&s, &o, &id, "ann", "ann.lee@example.com");
+    drain(&s, &o);
+    // The Public API cannot change a member's email: the member keeps its id and the
+    // address it was invited with, and no one else is invited.
+    assert_eq!(v.members(), before);
+    assert_eq!(v.stats().max_invites(), 1);
+    set_active(&s, &o, &id, false);
+    drain(&s, &o);
+    let m = &v.members()[0];
+    assert_eq!((m.id.as_str(), m.status), (before[0].id.as_str(), REVOKED));
+    assert_eq!(
+        call(&s, &o, "DELETE", &format!("/Users/{id}"), None).status,
+        204
+    );
+    drain(&s, &o);
+    assert_eq!(v.members()[0].status, REVOKED);
+}
+
+#[test]
+fn a_group_deleted_in_scim_grants_nothing_in_vaultwarden() {
+    let v = start_vault(Mode::Vaultwarden);
+    let o = org(134);
+    let s = server(&[vault_entry(&o, &v, "strict", j!({"groups": true}))]);
+    let ids: Vec<String> = (0..3)
+        .map(|i| post(&s, &o, "/Users", user(&format!("g{i}@example.com"))))
+        .collect();
+    let refs: Vec<&String> = ids.iter().collect();
+    let g = post(&s, &o, "/Groups", group_of("Gone", &refs));
+    let kept = post(&s, &o, "/Groups", group_of("Kept", &refs[..1]));
+    drain(&s, &o);
+    assert_eq!(vault_group(&v, &g).member_ids.len(), 3);
+    assert_eq!(
+        call(&s, &o, "DELETE", &format!("/Groups/{g}"), None).status,
+        204
+    );
+    drain(&s, &o);
+    // Imports never delete a group: it stays, with no members, for an administrator.
+    assert!(vault_group(&v, &g).member_ids.is_empty());
+    assert_eq!(vault_group(&v, &kept).member_ids.len(), 1);
+    // Later imports leave it out.
+    call(&s, &o, "POST", "/Users", Some(user("late@example.com")));
+    drain(&s, &o);
+    let last = v.last_import().unwrap();
+    assert!(!last.to_string().contains(&g), "{last}");
+    assert!(vault_group(&v, &g).member_ids.is_empty());
+    assert_mirrors(&s, &o, &v);
+}

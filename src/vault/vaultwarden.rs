@@ -43,6 +43,12 @@ struct Member {
     item: Item,
 }
 
+/// An import's body: `overwriteExisting` always false (nothing removed wholesale);
+/// `largeImport` is Bitwarden's, ignored by Vaultwarden.
+fn import_body(groups: Vec<Value>, members: Vec<Value>) -> Value {
+    json!({"groups": groups, "members": members, "overwriteExisting": false, "largeImport": false})
+}
+
 impl Member {
     fn json(&self) -> Value {
         json!({"email": self.email, "externalId": self.ext, "deleted": !self.active})
@@ -317,7 +323,7 @@ impl Drain<'_, '_> {
             .filter(|(x, _)| !exts.contains(x.as_str()))
             .map(|(x, n)| (x.clone(), n.clone()))
             .collect();
-        plan.body = json!({"groups": groups, "members": members, "overwriteExisting": false, "largeImport": false});
+        plan.body = import_body(groups, members);
         Ok(plan)
     }
 
@@ -370,18 +376,21 @@ impl Drain<'_, '_> {
         let new: Vec<usize> = (0..plan.members.len())
             .filter(|&i| plan.members[i].active && !plan.members[i].known())
             .collect();
-        let words: Vec<String> = message.split_whitespace().map(str::to_lowercase).collect();
+        let message = message.to_lowercase();
         let named: Vec<usize> = new
             .iter()
             .copied()
-            .filter(|&i| words.contains(&plan.members[i].email.to_lowercase()))
+            .filter(|&i| {
+                let email = plan.members[i].email.to_lowercase();
+                message.split(' ').any(|w| w == email)
+            })
             .collect();
         if let [i] = named[..] {
             return Ok(Some(i));
         }
         let mut refused = |n: usize| -> Result<bool, Fail> {
             let members: Vec<Value> = new[..n].iter().map(|&i| plan.members[i].json()).collect();
-            let body = json!({"groups": [], "members": members, "overwriteExisting": false, "largeImport": false});
+            let body = import_body(Vec::new(), members);
             Ok(self.conn.call("POST", ROUTE, Some(&body))?.status == 400)
         };
         if new.is_empty() || !refused(new.len())? {
