@@ -363,9 +363,7 @@ fn drain_after_lease(s: &Running, o: &str) {
 
 #[test]
 fn vaultwarden_gets_the_organization_by_import() {
-    let v = start_vault(Mode::Vaultwarden);
-    let o = org(103);
-    let s = server(&[vault_entry(&o, &v, "strict", j!({"groups": true}))]);
+    let (v, o, s) = one_org(Mode::Vaultwarden, 103, "strict", j!({"groups": true}));
     let a = json(&call(
         &s,
         &o,
@@ -479,6 +477,15 @@ fn a_vault_origin_not_granted_is_refused_by_the_host() {
     assert!(s.host.outbound_counts().refused > 0);
     assert_eq!(v.stats().requests.values().sum::<u64>(), 0);
     assert!(!r.to_string().contains(&v.options().client_secret));
+}
+
+/// A fake vault, organization `n` with `policy` provisioned into it with `extra`
+/// settings, and the component serving it.
+fn one_org(mode: Mode, n: usize, policy: &str, extra: Value) -> (FakeVault, String, Running) {
+    let v = start_vault(mode);
+    let o = org(n);
+    let s = server(&[vault_entry(&o, &v, policy, extra)]);
+    (v, o, s)
 }
 
 /// A user under policy `off` with `externalId` `okta-{tag}` and this address.
@@ -658,9 +665,7 @@ fn one_refused_address_never_blocks_a_vaultwarden_import() {
 
 #[test]
 fn a_vault_refused_member_is_tried_again_on_a_reconcile() {
-    let v = start_vault(Mode::Vaultwarden);
-    let o = org(130);
-    let s = server(&[vault_entry(&o, &v, "off", j!({"retry_ms": 600_000}))]);
+    let (v, o, s) = one_org(Mode::Vaultwarden, 130, "off", j!({"retry_ms": 600_000}));
     v.refuse_mail("late@example.com");
     let late = post(&s, &o, "/Users", user_at("late", "late@example.com"));
     post(&s, &o, "/Users", user_at("early", "early@example.com"));
@@ -687,9 +692,7 @@ fn a_vault_refused_member_is_tried_again_on_a_reconcile() {
 
 #[test]
 fn one_refused_address_never_blocks_bitwarden() {
-    let v = start_vault(Mode::Bitwarden);
-    let o = org(131);
-    let s = server(&[vault_entry(&o, &v, "off", j!({}))]);
+    let (v, o, s) = one_org(Mode::Bitwarden, 131, "off", j!({}));
     let a = post(&s, &o, "/Users", user_at("a", "a@example.com"));
     let bad = post(&s, &o, "/Users", user_at("bad", "bad@localhost"));
     let c = post(&s, &o, "/Users", user_at("c", "c@example.com"));
@@ -715,9 +718,7 @@ fn one_refused_address_never_blocks_bitwarden() {
 
 #[test]
 fn a_replaced_address_keeps_no_access_in_vaultwarden() {
-    let v = start_vault(Mode::Vaultwarden);
-    let o = org(132);
-    let s = server(&[vault_entry(&o, &v, "off", j!({"groups": true}))]);
+    let (v, o, s) = one_org(Mode::Vaultwarden, 132, "off", j!({"groups": true}));
     let id = post(&s, &o, "/Users", user_at("ann", "ann@example.com"));
     let other = post(&s, &o, "/Users", user_at("bob", "bob@example.com"));
     let g = post(&s, &o, "/Groups", group_of("Eng", &[&id, &other]));
@@ -774,9 +775,7 @@ fn a_replaced_address_keeps_no_access_in_vaultwarden() {
 
 #[test]
 fn a_replaced_address_keeps_its_member_in_bitwarden() {
-    let v = start_vault(Mode::Bitwarden);
-    let o = org(133);
-    let s = server(&[vault_entry(&o, &v, "off", j!({}))]);
+    let (v, o, s) = one_org(Mode::Bitwarden, 133, "off", j!({}));
     let id = post(&s, &o, "/Users", user_at("ann", "ann@example.com"));
     drain(&s, &o);
     let before = v.members();
@@ -800,9 +799,7 @@ fn a_replaced_address_keeps_its_member_in_bitwarden() {
 
 #[test]
 fn a_group_deleted_in_scim_grants_nothing_in_vaultwarden() {
-    let v = start_vault(Mode::Vaultwarden);
-    let o = org(134);
-    let s = server(&[vault_entry(&o, &v, "strict", j!({"groups": true}))]);
+    let (v, o, s) = one_org(Mode::Vaultwarden, 134, "strict", j!({"groups": true}));
     let ids: Vec<String> = (0..3)
         .map(|i| post(&s, &o, "/Users", user(&format!("g{i}@example.com"))))
         .collect();

@@ -112,11 +112,7 @@ impl Drain<'_, '_> {
         let ids = svc.ids_of(ResourceKind::User).map_err(store_fail)?;
         for chunk in ids.chunks(100) {
             svc.prefetch_wants(ResourceKind::User, chunk.iter().map(String::as_str));
-            let keys: Vec<String> = chunk
-                .iter()
-                .map(|id| self.keys.item(Kind::User, id))
-                .collect();
-            store.prefetch(&keys);
+            let keys = self.prefetch_items(store, Kind::User, chunk);
             for (id, key) in chunk.iter().zip(&keys) {
                 let Some(w) = svc.user_want(id).map_err(store_fail)? else {
                     continue;
@@ -157,11 +153,7 @@ impl Drain<'_, '_> {
         if self.cfg.groups {
             let ids = svc.ids_of(ResourceKind::Group).map_err(store_fail)?;
             for chunk in ids.chunks(100) {
-                let keys: Vec<String> = chunk
-                    .iter()
-                    .map(|id| self.keys.item(Kind::Group, id))
-                    .collect();
-                store.prefetch(&keys);
+                let keys = self.prefetch_items(store, Kind::Group, chunk);
                 for (id, key) in chunk.iter().zip(&keys) {
                     let Some(g) = svc.group_want(id).map_err(store_fail)? else {
                         continue;
@@ -192,6 +184,13 @@ impl Drain<'_, '_> {
             .collect();
         plan.body = import_body(groups, members);
         Ok(plan)
+    }
+
+    /// The item keys of these resources, read in one batch.
+    fn prefetch_items(&self, store: &dyn Store, kind: Kind, ids: &[String]) -> Vec<String> {
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.item(kind, id)).collect();
+        store.prefetch(&keys);
+        keys
     }
 
     /// Records what the plan found before anything is sent: refused addresses on their
