@@ -108,7 +108,7 @@ fn settle(env: &Env, tag: &str) {
             .unwrap_or(0)
     };
     let mut i = 0;
-    while top() % scim_edge::log::COMPACT_EVERY != 0 {
+    while top() % scim_edge::collection::COMPACT_EVERY != 0 {
         env.create(&format!("{tag}{i:06}@bench.io"));
         i += 1;
     }

@@ -423,7 +423,7 @@ impl Admitted {
             status,
             headers: vec![("content-type".into(), SCIM_JSON.into())],
             body: Value::Object(fixed).to_string().into_bytes(),
-            log: None,
+            cause: None,
         })
     }
 }
@@ -443,6 +443,6 @@ fn filled_error(status: u16) -> Response {
         status,
         headers,
         body: error_body(status, &detail, None).to_string().into_bytes(),
-        log: None,
+        cause: None,
     }
 }

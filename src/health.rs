@@ -31,7 +31,7 @@ pub fn check(method: &str, store: &dyn Store) -> Response {
         Ok(_) => plain(Response::json(200, &json!({"status": "ok"}))),
         Err(e) => {
             let mut r = unhealthy("the store does not answer a read");
-            r.log = Some(format!("health check: {}", e.0));
+            r.cause = Some(format!("health check: {}", e.0));
             r
         }
     }

@@ -70,7 +70,7 @@ pub struct Response {
     /// Body bytes.
     pub body: Vec<u8>,
     /// A cause for the host's log (never sent to the client).
-    pub log: Option<String>,
+    pub cause: Option<String>,
 }
 
 impl Response {
@@ -80,14 +80,14 @@ impl Response {
             status,
             headers: vec![("content-type".into(), SCIM_JSON.into())],
             body: body.to_string().into_bytes(),
-            log: None,
+            cause: None,
         }
     }
 
     /// An error response.
     pub fn error(e: &ScimError) -> Self {
         let mut r = Response::json(e.status(), &e.to_json());
-        r.log = e.log_cause().map(str::to_string);
+        r.cause = e.log_cause().map(str::to_string);
         if e.kind() == ErrorKind::Unauthorized {
             r.headers
                 .push(("www-authenticate".into(), "Bearer realm=\"scim\"".into()));

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cache;
 pub mod caseless;
+pub mod collection;
 pub mod config;
 pub mod error;
 pub mod filter;
@@ -13,7 +14,6 @@ pub mod gate;
 pub mod health;
 pub mod http;
 pub mod ids;
-pub mod log;
 pub mod okta;
 pub mod patch;
 pub mod resource;

@@ -603,7 +603,7 @@ impl<'a> Router<'a> {
                 if r.status >= 400 {
                     errors += 1;
                 }
-                if let Some(cause) = r.log {
+                if let Some(cause) = r.cause {
                     causes.push(format!("bulk operation {}: {cause}", i + 1));
                 }
                 if let Some(slot) = results.get_mut(i) {
@@ -633,7 +633,7 @@ impl<'a> Router<'a> {
                 "Operations": results.into_iter().flatten().collect::<Vec<Value>>(),
             }),
         );
-        r.log = (!causes.is_empty()).then(|| causes.join("; "));
+        r.cause = (!causes.is_empty()).then(|| causes.join("; "));
         Ok(r)
     }
 
@@ -649,7 +649,7 @@ impl<'a> Router<'a> {
             bulk_id: None,
             id: None,
             json: bulk_result(op, e.status(), None, None, Some(e.to_json())),
-            log: e.log_cause().map(str::to_string),
+            cause: e.log_cause().map(str::to_string),
         };
         let method = get_ci(op, "method")
             .and_then(Value::as_str)
@@ -716,7 +716,7 @@ impl<'a> Router<'a> {
             bulk_id,
             id,
             json: bulk_result(op, resp.status, location, version, error_body),
-            log: resp.log,
+            cause: resp.cause,
         }
     }
 }
@@ -726,7 +726,7 @@ struct BulkOutcome {
     bulk_id: Option<String>,
     id: Option<String>,
     json: Value,
-    log: Option<String>,
+    cause: Option<String>,
 }
 
 fn bulk_result(

@@ -342,7 +342,7 @@ fn serve(req: IncomingRequest, out: ResponseOutparam) {
     let router =
         Router::new(&config, &store, &SystemClock, &RandomIds).with_outbound(&SpinOutbound);
     let resp = router.handle(&core);
-    if let Some(cause) = &resp.log {
+    if let Some(cause) = &resp.cause {
         eprintln!(
             "scim-edge: {} {} -> {}: {cause}",
             core.method, core.path, resp.status

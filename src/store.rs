@@ -7,6 +7,26 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// The layout this build writes. Records and log snapshots carry it; one that names a
+/// later layout is refused rather than misread, so a future layout can migrate data
+/// (data written before versions existed reads as layout 1).
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+
+/// The layout of data that carries no version.
+pub(crate) fn first_layout() -> u32 {
+    1
+}
+
+/// Refuses data written under a layout this build does not know.
+pub(crate) fn check_layout(key: &str, version: u32) -> crate::error::Result<()> {
+    if version > LAYOUT_VERSION {
+        return Err(crate::error::ScimError::internal(format!(
+            "{key} was written under storage layout {version}; this build reads layouts up to {LAYOUT_VERSION}: upgrade scim-edge"
+        )));
+    }
+    Ok(())
+}
+
 /// A store failure, described for the log only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);

@@ -4,8 +4,8 @@
 //! `email_address` and `url` crates).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use scim_edge::config::vault::VaultKind;
 use scim_edge::vault::address::refusal;
-use scim_edge::vault::config::VaultKind;
 use scim_edge_fakevault::{bitwarden_accepts, vaultwarden_accepts};
 
 /// An address, and whether the check before sending refuses it for Vaultwarden and for
@@ -57,9 +57,12 @@ const ADDRESSES: &[(&str, bool, bool)] = &[
     ("ann@ex^ample.com", true, false),
 ];
 
+/// A vault's own answer: whether it takes an address.
+type Accepts = fn(&str) -> bool;
+
 #[test]
 fn each_check_refuses_what_it_should_and_only_what_its_vault_refuses() {
-    let checks: [(VaultKind, fn(&str) -> bool); 2] = [
+    let checks: [(VaultKind, Accepts); 2] = [
         (VaultKind::Vaultwarden, vaultwarden_accepts),
         (VaultKind::Bitwarden, bitwarden_accepts),
     ];

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{H, STRICT};
-use scim_edge::log::COMPACT_EVERY;
+use scim_edge::collection::COMPACT_EVERY;
 use scim_edge::store::{decode_counter, Counts, Store};
 use serde_json::json;
 

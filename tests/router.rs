@@ -60,7 +60,7 @@ fn health_route_needs_no_key_and_reports_the_store() {
             json!({"status": "unavailable", "reason": "the store does not answer a read"})
         )
     );
-    assert!(r.log.as_deref().unwrap().contains("injected failure"));
+    assert!(r.cause.as_deref().unwrap().contains("injected failure"));
     for org in [STRICT, LENIENT, OFF, OTHER] {
         assert!(!String::from_utf8_lossy(&r.body).contains(org));
     }
@@ -750,7 +750,7 @@ fn store_failures_are_503_and_leave_no_index_behind() {
         r.body_json()["detail"],
         "The storage backend is unavailable; retry later."
     );
-    assert!(r.log.as_deref().unwrap().contains("injected failure"));
+    assert!(r.cause.as_deref().unwrap().contains("injected failure"));
     assert!(
         h.store.keys().iter().all(|k| !k.contains("/x/")),
         "an index was written for a record that is not there"
@@ -784,7 +784,7 @@ fn bulk_logs_the_cause_of_each_failed_operation() {
         (ops[0]["status"].as_str(), ops[1]["status"].as_str()),
         (Some("201"), Some("503"))
     );
-    let log = r.log.expect("the failed operation's cause is logged");
+    let log = r.cause.expect("the failed operation's cause is logged");
     assert!(log.starts_with("bulk operation 2: "), "{log}");
     assert!(log.contains("injected failure"), "{log}");
     assert!(!log.contains("bulk operation 1"), "{log}");

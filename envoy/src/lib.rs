@@ -114,7 +114,7 @@ impl Filter {
 
     fn reject(&mut self, e: &ScimError) -> Action {
         let r = Response::error(e);
-        if let Some(cause) = &r.log {
+        if let Some(cause) = &r.cause {
             log(LogLevel::Error, &format!("scim-edge: {cause}"));
         }
         self.send(&r)

@@ -1,22 +1,23 @@
 //! Groups: create, read, replace, patch, delete, and the `displayName` and `externalId`
 //! indexes they keep. Membership itself is in `members`.
 
-use super::layout::{IndexKind, LogName, Record, LAYOUT_VERSION};
+use super::layout::{CollectionName, IndexKind, Record};
 use super::members::{plan_ids, plan_members, split_group_op};
 use super::record::{same_value, str_of};
 use super::{check_if_match, Outcome, Service};
+use crate::collection::Collection;
 use crate::error::Result;
 use crate::ids::parse_uuid;
-use crate::log::Log;
 use crate::patch;
 use crate::resource::{canonicalize, Projection};
 use crate::schema::ResourceKind;
+use crate::store::LAYOUT_VERSION;
 use serde_json::{Map, Value};
 
 impl<'a> Service<'a> {
     /// A group's version covers its members: the member log's top slot is part of it.
     pub(super) fn group_version(&self, id: &str, rec: &Record) -> Result<String> {
-        let top = self.log(LogName::GroupMembers(id)).top()?;
+        let top = self.collection(CollectionName::GroupMembers(id)).top()?;
         Ok(Self::version_of(rec, Some(top)))
     }
 
@@ -32,7 +33,7 @@ impl<'a> Service<'a> {
             log_top = top;
             (Some(("members", list)), rec.modified.max(changed))
         } else {
-            log_top = self.log(LogName::GroupMembers(id)).top()?;
+            log_top = self.collection(CollectionName::GroupMembers(id)).top()?;
             (None, rec.modified)
         };
         let version = Self::version_of(&rec, Some(log_top));
@@ -92,7 +93,7 @@ impl<'a> Service<'a> {
         for (uid, display) in &members {
             self.add_member(&id, uid, display.as_deref())?;
         }
-        if Log::due(slot) {
+        if Collection::due(slot) {
             self.compact_listing(ResourceKind::Group)?;
         }
         self.group_outcome(201, &id, rec, proj)
@@ -182,7 +183,10 @@ impl<'a> Service<'a> {
         // batch; errors keep their order (404, 412, then the operations').
         if let Some(gid) = parse_uuid(id) {
             let mut keys = vec![self.keys().record(ResourceKind::Group, &gid)];
-            keys.extend(self.log(LogName::GroupMembers(&gid)).read_ahead(0));
+            keys.extend(
+                self.collection(CollectionName::GroupMembers(&gid))
+                    .read_ahead(0),
+            );
             if let Ok(plan) = &plan {
                 keys.extend(self.member_keys(&gid, plan_ids(plan)));
             }
@@ -221,7 +225,7 @@ impl<'a> Service<'a> {
         if let Some(e) = str_of(&rec.doc, "externalId") {
             self.clear_index(IndexKind::GroupExternal, e, &id)?;
         }
-        if Log::due(slot) {
+        if Collection::due(slot) {
             self.compact_listing(ResourceKind::Group)?;
         }
         Ok(Outcome {

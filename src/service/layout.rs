@@ -7,33 +7,14 @@
 //!   displayName, group externalId) -> id, verified against the record on every read
 //! - `{o}/m/{group}/{user}`: membership marker (the slot of the add in the group's log)
 //! - `{o}/L/u`, `{o}/L/g`, `{o}/L/gm/{group}`, `{o}/L/ug/{user}`: append-only logs (see
-//!   [`crate::log`]) for listing users and groups, a group's members, a user's groups
+//!   [`crate::collection`]) for listing users and groups, a group's members, a user's groups
 
 use crate::caseless;
 use crate::ids::{key_digest, OrgId};
 use crate::schema::ResourceKind;
+use crate::store::first_layout;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-/// The layout this build writes. Records and log snapshots carry it; one that names a
-/// later layout is refused rather than misread, so a future layout can migrate data
-/// (data written before versions existed reads as layout 1).
-pub(crate) const LAYOUT_VERSION: u32 = 1;
-
-/// The layout of data that carries no version.
-pub(crate) fn first_layout() -> u32 {
-    1
-}
-
-/// Refuses data written under a layout this build does not know.
-pub(crate) fn check_layout(key: &str, version: u32) -> crate::error::Result<()> {
-    if version > LAYOUT_VERSION {
-        return Err(crate::error::ScimError::internal(format!(
-            "{key} was written under storage layout {version}; this build reads layouts up to {LAYOUT_VERSION}: upgrade scim-edge"
-        )));
-    }
-    Ok(())
-}
 
 /// A stored resource. The one-letter names are the stored form; renaming them would
 /// orphan every record already written.
@@ -103,9 +84,9 @@ impl IndexKind {
     }
 }
 
-/// An append-only log (see [`crate::log`]).
+/// An append-only log (see [`crate::collection`]).
 #[derive(Debug, Clone, Copy)]
-pub(super) enum LogName<'i> {
+pub(super) enum CollectionName<'i> {
     /// Every resource of a type, in creation order: the listing.
     Listing(ResourceKind),
     /// A group's members.
@@ -163,11 +144,11 @@ impl<'o> Keys<'o> {
     }
 
     /// The base key of a log.
-    pub(super) fn log(self, name: LogName<'_>) -> String {
+    pub(super) fn collection(self, name: CollectionName<'_>) -> String {
         match name {
-            LogName::Listing(kind) => format!("{}/L/{}", self.0, letter(kind)),
-            LogName::GroupMembers(gid) => format!("{}/L/gm/{gid}", self.0),
-            LogName::UserGroups(uid) => format!("{}/L/ug/{uid}", self.0),
+            CollectionName::Listing(kind) => format!("{}/L/{}", self.0, letter(kind)),
+            CollectionName::GroupMembers(gid) => format!("{}/L/gm/{gid}", self.0),
+            CollectionName::UserGroups(uid) => format!("{}/L/ug/{uid}", self.0),
         }
     }
 }
@@ -175,6 +156,7 @@ impl<'o> Keys<'o> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{check_layout, LAYOUT_VERSION};
     use serde_json::json;
 
     const ORG: &str = "11111111-1111-4111-8111-111111111111";
@@ -189,15 +171,21 @@ mod tests {
         assert_eq!(k.record(ResourceKind::Group, ID), format!("{ORG}/g/{ID}"));
         assert_eq!(k.marker("G", "U"), format!("{ORG}/m/G/U"));
         assert_eq!(
-            k.log(LogName::Listing(ResourceKind::User)),
+            k.collection(CollectionName::Listing(ResourceKind::User)),
             format!("{ORG}/L/u")
         );
         assert_eq!(
-            k.log(LogName::Listing(ResourceKind::Group)),
+            k.collection(CollectionName::Listing(ResourceKind::Group)),
             format!("{ORG}/L/g")
         );
-        assert_eq!(k.log(LogName::GroupMembers("G")), format!("{ORG}/L/gm/G"));
-        assert_eq!(k.log(LogName::UserGroups("U")), format!("{ORG}/L/ug/U"));
+        assert_eq!(
+            k.collection(CollectionName::GroupMembers("G")),
+            format!("{ORG}/L/gm/G")
+        );
+        assert_eq!(
+            k.collection(CollectionName::UserGroups("U")),
+            format!("{ORG}/L/ug/U")
+        );
         let folded = key_digest(&caseless::compare_form("Ann", false));
         let exact = key_digest(&caseless::compare_form("Ann", true));
         assert_eq!(

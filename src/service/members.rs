@@ -2,13 +2,13 @@
 //! the user's groups, kept in step. PATCH operations on `members` become a plan of
 //! changes here, validated before anything is written.
 
-use super::layout::LogName;
+use super::layout::CollectionName;
 use super::record::str_of;
 use super::Service;
+use crate::collection::{always_live, Collection};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::{self, Filter};
 use crate::ids::parse_uuid;
-use crate::log::{always_live, Log};
 use crate::patch::{self, Op, PatchOp};
 use crate::schema::ResourceKind;
 use serde_json::{json, Map, Value};
@@ -37,7 +37,7 @@ impl<'a> Service<'a> {
     /// A group's `members`, the member log's version and when it last changed.
     pub(super) fn members_of(&self, gid: &str) -> Result<(Vec<Value>, i64, i64)> {
         let page = self
-            .log(LogName::GroupMembers(gid))
+            .collection(CollectionName::GroupMembers(gid))
             .all(self.now(), &always_live)?;
         let list = page
             .entries
@@ -74,8 +74,8 @@ impl<'a> Service<'a> {
         let display = display.or_else(|| str_of(&user.doc, "userName"));
         self.mark(ResourceKind::Group, gid)?;
         let now = self.now();
-        let gm = self.log(LogName::GroupMembers(gid));
-        let ug = self.log(LogName::UserGroups(&uid));
+        let gm = self.collection(CollectionName::GroupMembers(gid));
+        let ug = self.collection(CollectionName::UserGroups(&uid));
         let slot = gm.allocate()?;
         let uslot = ug.allocate()?;
         // Both events and the marker in one batch.
@@ -100,8 +100,8 @@ impl<'a> Service<'a> {
         self.mark(ResourceKind::Group, gid)?;
         self.store.delete(&marker)?;
         let now = self.now();
-        let gm = self.log(LogName::GroupMembers(gid));
-        let ug = self.log(LogName::UserGroups(&uid));
+        let gm = self.collection(CollectionName::GroupMembers(gid));
+        let ug = self.collection(CollectionName::UserGroups(&uid));
         let slot = gm.allocate()?;
         let uslot = ug.allocate()?;
         self.store.set_many(&[
@@ -113,8 +113,8 @@ impl<'a> Service<'a> {
     }
 
     /// Compacts a membership log when `slot`, just written, is due.
-    pub(super) fn compact_if_due(&self, log: &Log<'_>, slot: i64) -> Result<()> {
-        if Log::due(slot) {
+    pub(super) fn compact_if_due(&self, log: &Collection<'_>, slot: i64) -> Result<()> {
+        if Collection::due(slot) {
             log.compact(self.now(), &always_live)?;
         }
         Ok(())
@@ -131,7 +131,7 @@ impl<'a> Service<'a> {
     /// The groups a user's log holds, by id (groups deleted since are still there).
     pub fn group_ids_of(&self, uid: &str) -> Result<Vec<String>> {
         let page = self
-            .log(LogName::UserGroups(uid))
+            .collection(CollectionName::UserGroups(uid))
             .all(self.now(), &always_live)?;
         Ok(page.entries.into_iter().map(|e| e.id).collect())
     }
@@ -139,7 +139,7 @@ impl<'a> Service<'a> {
     /// The members a group's log holds, by id.
     pub(super) fn current_members(&self, gid: &str) -> Result<Vec<String>> {
         let page = self
-            .log(LogName::GroupMembers(gid))
+            .collection(CollectionName::GroupMembers(gid))
             .all(self.now(), &always_live)?;
         Ok(page.entries.into_iter().map(|e| e.id).collect())
     }
@@ -159,13 +159,19 @@ impl<'a> Service<'a> {
         let atomic = self.store.atomic();
         let mut keys = Vec::new();
         if !atomic {
-            keys.push(self.log(LogName::GroupMembers(gid)).counter_key());
+            keys.push(
+                self.collection(CollectionName::GroupMembers(gid))
+                    .counter_key(),
+            );
         }
         for uid in uids.into_iter().filter_map(parse_uuid) {
             keys.push(self.keys().marker(gid, &uid));
             keys.push(self.keys().record(ResourceKind::User, &uid));
             if !atomic {
-                keys.push(self.log(LogName::UserGroups(&uid)).counter_key());
+                keys.push(
+                    self.collection(CollectionName::UserGroups(&uid))
+                        .counter_key(),
+                );
             }
         }
         keys

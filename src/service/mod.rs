@@ -17,14 +17,14 @@ mod vault;
 
 pub use vault::{GroupWant, UserWant};
 
+use crate::collection::Collection;
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::ids::{Clock, Ids, OrgId};
-use crate::log::Log;
 use crate::okta::Policy;
 use crate::resource::Projection;
 use crate::schema::ResourceKind;
 use crate::store::Store;
-use layout::{Keys, LogName};
+use layout::{CollectionName, Keys};
 use serde_json::{json, Value};
 
 /// The ListResponse URN.
@@ -189,13 +189,13 @@ impl<'a> Service<'a> {
         Keys::new(&self.org)
     }
 
-    fn log(&self, name: LogName<'_>) -> Log<'a> {
-        Log::new(self.store, self.keys().log(name))
+    fn collection(&self, name: CollectionName<'_>) -> Collection<'a> {
+        Collection::new(self.store, self.keys().collection(name))
     }
 
     /// The listing log; its verifier reads each tail add's record.
-    fn listing(&self, kind: ResourceKind) -> Log<'a> {
-        self.log(LogName::Listing(kind))
+    fn listing(&self, kind: ResourceKind) -> Collection<'a> {
+        self.collection(CollectionName::Listing(kind))
             .verified_from(self.keys().records(kind))
     }
 

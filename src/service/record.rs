@@ -1,13 +1,14 @@
 //! What the operations share: records in and out of the store, index hints, versions
 //! and the rendered document.
 
-use super::layout::{check_layout, IndexKind, Record};
+use super::layout::{IndexKind, Record};
 use super::Service;
 use crate::caseless;
+use crate::collection::{Entry, Verdict, ABANDON_MS};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::ids::parse_uuid;
-use crate::log::{Entry, Verdict, ABANDON_MS};
 use crate::schema::ResourceKind;
+use crate::store::check_layout;
 use crate::time::format_millis;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};

@@ -6,12 +6,12 @@
 //! Listings are rebuilt as a new snapshot; member and group logs get the adds and
 //! removes they miss appended. Changes made while a repair runs may need the next one.
 
-use super::layout::{LogName, Record};
+use super::layout::{CollectionName, Record};
 use super::record::str_of;
 use super::users::GROUPS_READ_AHEAD;
 use super::Service;
+use crate::collection::{always_live, Collection, Entry};
 use crate::error::Result;
-use crate::log::{always_live, Entry, Log};
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,7 +87,7 @@ impl<'a> Service<'a> {
             let ahead: Vec<String> = batch
                 .iter()
                 .flat_map(|u| {
-                    self.log(LogName::UserGroups(u))
+                    self.collection(CollectionName::UserGroups(u))
                         .read_ahead(GROUPS_READ_AHEAD)
                 })
                 .collect();
@@ -143,7 +143,7 @@ impl<'a> Service<'a> {
 
     /// Appends to a group's member log the adds and removes its markers call for.
     fn repair_members(&self, gid: &str, want: &BTreeSet<&str>, t: &mut Tally) -> Result<()> {
-        let log = self.log(LogName::GroupMembers(gid));
+        let log = self.collection(CollectionName::GroupMembers(gid));
         let have = self.ids_in(&log)?;
         let missing: Vec<&str> = want
             .iter()
@@ -177,7 +177,7 @@ impl<'a> Service<'a> {
         groups: &BTreeSet<String>,
         t: &mut Tally,
     ) -> Result<()> {
-        let log = self.log(LogName::UserGroups(uid));
+        let log = self.collection(CollectionName::UserGroups(uid));
         let mut have = self.ids_in(&log)?;
         have.retain(|g| groups.contains(g));
         let adds = want
@@ -197,7 +197,7 @@ impl<'a> Service<'a> {
     }
 
     /// The ids a membership log holds.
-    fn ids_in(&self, log: &Log<'_>) -> Result<BTreeSet<String>> {
+    fn ids_in(&self, log: &Collection<'_>) -> Result<BTreeSet<String>> {
         Ok(log
             .all(self.now(), &always_live)?
             .entries
@@ -209,7 +209,7 @@ impl<'a> Service<'a> {
     /// Appends the adds (with their displays) and the removes by id; their counts.
     fn append(
         &self,
-        log: &Log<'_>,
+        log: &Collection<'_>,
         adds: Vec<(&str, Option<String>)>,
         removes: Vec<&str>,
     ) -> Result<(usize, usize)> {

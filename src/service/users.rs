@@ -1,17 +1,18 @@
 //! Users: create, read, replace, patch, delete, and the `userName` and `externalId`
 //! indexes they keep.
 
-use super::layout::{IndexKind, LogName, Record, LAYOUT_VERSION};
+use super::layout::{CollectionName, IndexKind, Record};
 use super::record::str_of;
 use super::{check_if_match, Outcome, Service};
 use crate::caseless::UserName;
+use crate::collection::Collection;
 use crate::error::{Result, ScimError};
 use crate::ids::user_id;
-use crate::log::Log;
 use crate::okta;
 use crate::patch;
 use crate::resource::{canonicalize, Projection};
 use crate::schema::ResourceKind;
+use crate::store::LAYOUT_VERSION;
 use serde_json::{Map, Value};
 
 /// Membership events of a user's group log read with its head, before the log says how
@@ -26,7 +27,7 @@ impl<'a> Service<'a> {
         };
         let mut keys = vec![self.keys().record(ResourceKind::User, &id)];
         keys.extend(
-            self.log(LogName::UserGroups(&id))
+            self.collection(CollectionName::UserGroups(&id))
                 .read_ahead(GROUPS_READ_AHEAD),
         );
         self.store.prefetch(&keys);
@@ -166,7 +167,7 @@ impl<'a> Service<'a> {
         if landed.as_ref().is_some_and(|r| r.slot != slot) {
             return Err(Self::taken("userName", &name));
         }
-        if Log::due(slot) {
+        if Collection::due(slot) {
             self.compact_listing(ResourceKind::User)?;
         }
         self.user_outcome(201, &id, rec, proj)
@@ -280,7 +281,7 @@ impl<'a> Service<'a> {
         if let Some(e) = str_of(&rec.doc, "externalId") {
             self.clear_index(IndexKind::UserExternal, e, &id)?;
         }
-        if Log::due(slot) {
+        if Collection::due(slot) {
             self.compact_listing(ResourceKind::User)?;
         }
         Ok(Outcome {

@@ -3,8 +3,8 @@
 
 use super::record::str_of;
 use super::Service;
+use crate::collection::Collection;
 use crate::error::Result;
-use crate::log::Log;
 use crate::schema::ResourceKind;
 use crate::schema::VAULT_URN;
 use crate::vault::state::{entry, load, Item, Kind, VaultKeys};
@@ -78,8 +78,8 @@ impl<'a> Service<'a> {
     }
 
     /// The outbox this organization's changes are marked in.
-    pub fn outbox(&self) -> Log<'_> {
-        Log::new(self.store, VaultKeys(&self.org).outbox())
+    pub fn outbox(&self) -> Collection<'_> {
+        Collection::new(self.store, VaultKeys(&self.org).outbox())
     }
 
     /// Marks a resource as one the vault must be told about, before it is written: a

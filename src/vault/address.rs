@@ -4,7 +4,7 @@
 //! Bitwarden call per retry. Each check refuses only what its vault surely refuses; what
 //! it lets through and the vault still refuses is found from the vault's answer.
 
-use super::config::VaultKind;
+use crate::config::vault::VaultKind;
 use std::str::FromStr;
 
 /// Why `kind` would refuse to add a member with this address, or `None`.

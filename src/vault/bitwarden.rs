@@ -4,10 +4,10 @@
 //! `PUT public/groups/{id}/member-ids`.
 
 use super::address::refusal;
-use super::config::VaultKind;
 use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
 use super::state::{digest, save, Item, Kind};
+use crate::config::vault::VaultKind;
 use crate::service::{GroupWant, UserWant};
 use serde_json::{json, Value};
 
@@ -142,7 +142,7 @@ impl Drain<'_, '_> {
                 return Ok(Step::Done);
             }
             return match self.cfg.on_delete {
-                super::config::OnDelete::Remove => {
+                crate::config::vault::OnDelete::Remove => {
                     let r = self
                         .conn
                         .call("DELETE", &format!("public/members/{vid}"), None)?;
@@ -153,7 +153,7 @@ impl Drain<'_, '_> {
                     item.status = None;
                     Ok(Step::Done)
                 }
-                super::config::OnDelete::Revoke => self.set_active(&vid, item, false),
+                crate::config::vault::OnDelete::Revoke => self.set_active(&vid, item, false),
             };
         };
         if item.vid.is_none() && !w.active {

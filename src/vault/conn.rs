@@ -7,9 +7,9 @@
 //! shares it. Any window of the vault's, wherever it starts, then overlaps at most `n`
 //! slots: the vault never sees more than its limit however its windows are aligned.
 
-use super::config::VaultConfig;
 use super::net::{form_value, origin, NetError, OutRequest, OutResponse, Outbound};
 use super::state::{load, save, VaultKeys};
+use crate::config::vault::VaultConfig;
 use crate::error::{Result, ScimError};
 use crate::ids::Clock;
 use crate::store::{decode_counter, Store};

@@ -6,11 +6,11 @@
 //! again after the removal: a change that landed meanwhile marks it again, so no change
 //! is lost between a drain's read and its removal.
 
-use super::config::{VaultConfig, VaultKind};
 use super::conn::{store_fail, Conn, Fail};
 use super::state::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
+use crate::collection::always_live;
+use crate::config::vault::{VaultConfig, VaultKind};
 use crate::error::Result;
-use crate::log::always_live;
 use crate::service::{GroupWant, Service, UserWant};
 use serde::Serialize;
 use serde_json::{json, Value};

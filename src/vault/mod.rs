@@ -6,7 +6,6 @@
 
 pub mod address;
 mod bitwarden;
-pub mod config;
 mod conn;
 mod drain;
 pub mod net;
@@ -18,14 +17,14 @@ mod vaultwarden;
 pub use drain::Report;
 
 use crate::cache::Cached;
+use crate::collection::always_live;
+use crate::config::vault::{VaultConfig, VaultKind};
 use crate::config::OrgConfig;
 use crate::error::Result;
 use crate::ids::{Clock, Ids, OrgId};
-use crate::log::always_live;
 use crate::schema::ResourceKind;
 use crate::service::{Limits, Service};
 use crate::store::Store;
-use config::VaultConfig;
 use conn::Conn;
 use drain::Drain;
 use net::Outbound;
@@ -99,7 +98,7 @@ pub fn drain(
             (
                 vault.sync_budget_ms.min(5_000),
                 vault.after_request_calls,
-                vault.kind == config::VaultKind::Bitwarden && meta.adopted_at == 0,
+                vault.kind == VaultKind::Bitwarden && meta.adopted_at == 0,
                 false,
             )
         }
@@ -107,7 +106,7 @@ pub fn drain(
             let meta: Meta = load(&store, &keys.meta())?;
             // Only Bitwarden is listed: a Vaultwarden reconcile is what the caller asks
             // (it retries members the vault refused).
-            let due = vault.kind == config::VaultKind::Bitwarden
+            let due = vault.kind == VaultKind::Bitwarden
                 && (meta.adopted_at == 0 || now - meta.adopted_at > REFRESH_MS);
             (vault.sync_budget_ms, u32::MAX, reconcile || due, true)
         }
@@ -185,7 +184,7 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
     }
     let time = |ms: i64| (ms > 0).then(|| crate::time::format_millis(ms));
     Ok(json!({
-        "kind": match vault.kind { config::VaultKind::Bitwarden => "bitwarden", config::VaultKind::Vaultwarden => "vaultwarden" },
+        "kind": match vault.kind { VaultKind::Bitwarden => "bitwarden", VaultKind::Vaultwarden => "vaultwarden" },
         "vault": net::origin(&vault.api_url),
         "backlog": backlog,
         "parked": parked.iter().map(|(e, m)| json!({"entry": e, "error": m})).collect::<Vec<_>>(),

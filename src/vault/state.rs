@@ -1,6 +1,6 @@
 //! What scim-edge remembers about the vault, per organization, and the keys it lives
 //! under (beside the SCIM data, under `{o}/V/`):
-//! - `{o}/L/vo`: the outbox, a log (see [`crate::log`]) of `u:{id}` / `g:{id}` that may
+//! - `{o}/L/vo`: the outbox, a log (see [`crate::collection`]) of `u:{id}` / `g:{id}` that may
 //!   differ from what the vault was last sent;
 //! - `{o}/V/i/{u|g}/{id}`: per resource, its vault id and what was delivered ([`Item`]);
 //! - `{o}/V/c/{u|g}/{id}`: a counter taken before creating the resource in the vault;

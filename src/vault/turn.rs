@@ -13,9 +13,9 @@
 //! (see [`super::state::Meta::sweep`]). Without atomics (the edge) the counters are read and written back and the turn
 //! is only a best effort.
 
-use super::config::VaultConfig;
 use super::conn::add;
 use super::state::VaultKeys;
+use crate::config::vault::VaultConfig;
 use crate::error::Result;
 use crate::store::{decode_counter, Store};
 

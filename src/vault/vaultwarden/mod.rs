@@ -21,7 +21,7 @@ mod plan;
 use super::conn::{store_fail, Fail};
 use super::drain::{backoff_ms, Drain};
 use super::state::{entry, load, parse_entry, save, Item, Kind, Meta};
-use crate::log::{always_live, Entry};
+use crate::collection::{always_live, Entry};
 use plan::Plan;
 use std::collections::HashSet;
 

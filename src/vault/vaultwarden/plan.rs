@@ -1,11 +1,11 @@
 //! What one import carries, built from the SCIM state and what the vault was last sent,
 //! and what building it found (refused and replaced addresses) recorded before sending.
 
+use crate::config::vault::VaultKind;
 use crate::schema::ResourceKind;
 use crate::service::Service;
 use crate::store::Store;
 use crate::vault::address::refusal;
-use crate::vault::config::VaultKind;
 use crate::vault::conn::{store_fail, Fail};
 use crate::vault::drain::Drain;
 use crate::vault::state::{digest, entry, load, save, Item, Kind, Meta};

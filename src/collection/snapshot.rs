@@ -2,9 +2,9 @@
 //! and the two ways a new one is written, compaction and rebuild.
 
 use super::overlay::Overlay;
-use super::{encode, Entry, Log, Verify, ABANDON_MS, CHUNK, COMPACT_EVERY};
+use super::{encode, Collection, Entry, Verify, ABANDON_MS, CHUNK, COMPACT_EVERY};
 use crate::error::Result;
-use crate::service::layout::{first_layout, LAYOUT_VERSION};
+use crate::store::{first_layout, LAYOUT_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -69,7 +69,7 @@ impl Meta {
         &self,
         made: Recent,
         now: i64,
-        log: &Log<'_>,
+        log: &Collection<'_>,
     ) -> (Vec<Recent>, i64, Vec<String>) {
         let mut chunks: Vec<String> = self.garbage.clone();
         let mut del_to = self.pw.max(self.del);
@@ -131,9 +131,9 @@ impl Default for Meta {
     }
 }
 
-impl Log<'_> {
+impl Collection<'_> {
     /// Replaces the snapshot with `entries`, the collection's truth read after its top
-    /// slot was `top` (see [`Log::top`]). Events up to `top` are superseded; later ones
+    /// slot was `top` (see [`Collection::top`]). Events up to `top` are superseded; later ones
     /// still apply. Refused (false) when a compaction has meanwhile passed `top`.
     pub fn rebuild(&self, top: i64, mut entries: Vec<Entry>, now: i64) -> Result<bool> {
         self.store.forget(&[self.meta_key()]);

@@ -1,13 +1,15 @@
 //! Configuration in two phases: a serde DTO that rejects unknown fields, then a checked
 //! runtime type. A bad value is named in the error and the host refuses to serve.
 
+pub mod vault;
+
 use crate::auth::KeyHash;
 use crate::ids::OrgId;
 use crate::okta::Policy;
 use crate::service::Limits;
-use crate::vault::config::{VaultConfig, VaultDto};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use vault::{VaultConfig, VaultDto};
 
 /// One organization's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestCaseError};
 use scim_edge::cache::Cached;
-use scim_edge::log::{always_live, Entry, Log, Page, ABANDON_MS, COMPACT_EVERY};
+use scim_edge::collection::{always_live, Collection, Entry, Page, ABANDON_MS, COMPACT_EVERY};
 use scim_edge::store::{decode_counter, MemStore, Store, StoreError};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -343,9 +343,9 @@ struct Outcome {
 }
 
 /// The store one operation (one request) sees.
-fn view<'a>(st: &'a Sched<'a>, cache: &'a Cached<'a>, cached: bool) -> Log<'a> {
+fn view<'a>(st: &'a Sched<'a>, cache: &'a Cached<'a>, cached: bool) -> Collection<'a> {
     let store: &dyn Store = if cached { cache } else { st };
-    Log::new(store, BASE.to_string())
+    Collection::new(store, BASE.to_string())
 }
 
 fn writer(st: &Sched<'_>, me: usize, ops: &[Op], case: &Case) -> Result<Vec<Done>, String> {
@@ -396,7 +396,7 @@ fn writer(st: &Sched<'_>, me: usize, ops: &[Op], case: &Case) -> Result<Vec<Done
             span: st.span(),
         });
         // What the service does after each write.
-        if Log::due(slot) {
+        if Collection::due(slot) {
             log.compact(NOW, &always_live)
                 .map_err(|e| format!("writer {me} compact at {slot}: {e:?}"))?;
         }
@@ -582,7 +582,7 @@ fn check_consistent(s: &Seen, p: &Page, history: &[Vec<Done>]) -> Result<(), Tes
 /// version agree, and (for collections that remove by slot) every page is its slice with
 /// the same total; again after each of two compactions.
 fn check_final(
-    log: &Log<'_>,
+    log: &Collection<'_>,
     want: &[Entry],
     slots: i64,
     case: &Case,
@@ -650,7 +650,7 @@ fn atomic_case(case: &Case) -> Result<(), TestCaseError> {
         }
     }
     let slots = out.history.iter().map(Vec::len).sum::<usize>() as i64;
-    let log = Log::new(&store, BASE.to_string());
+    let log = Collection::new(&store, BASE.to_string());
     check_final(&log, &model(&out.history), slots, case)
 }
 
@@ -666,7 +666,7 @@ fn split_case(case: &Case) -> Result<(), TestCaseError> {
         }
     }
     let direct = Sched::new(&store, None, 0, false);
-    let log = Log::new(&direct, BASE.to_string());
+    let log = Collection::new(&direct, BASE.to_string());
     let all = log
         .all(NOW, &always_live)
         .map_err(|e| TestCaseError::fail(format!("all: {e:?}")))?;
@@ -839,7 +839,7 @@ fn a_dead_writer_blocks_nothing_once_abandoned() {
         COMPACT_EVERY + 1,
     ] {
         let store = MemStore::new();
-        let log = Log::new(&store, BASE.to_string());
+        let log = Collection::new(&store, BASE.to_string());
         let mut want = Vec::new();
         let add = |now: i64, want: &mut Vec<Entry>| {
             let id = format!("u{}", want.len());
@@ -849,7 +849,7 @@ fn a_dead_writer_blocks_nothing_once_abandoned() {
                 slot,
                 display: Some("d".into()),
             });
-            if Log::due(slot) {
+            if Collection::due(slot) {
                 log.compact(now, &always_live).unwrap();
             }
             slot
@@ -914,7 +914,7 @@ fn a_dead_writer_blocks_nothing_once_abandoned() {
 #[test]
 fn folded_away_add_is_not_removed_twice() {
     let store = MemStore::new();
-    let log = Log::new(&store, BASE.to_string());
+    let log = Collection::new(&store, BASE.to_string());
     let a = log.add("a", None, NOW).unwrap();
     let b = log.add("b", None, NOW).unwrap();
     let c = log.add("c", None, NOW).unwrap();

@@ -20,7 +20,7 @@ mod overlay;
 mod snapshot;
 
 use crate::error::{Result, ScimError};
-use crate::service::layout::check_layout;
+use crate::store::check_layout;
 use crate::store::{decode_counter, Store};
 use overlay::Overlay;
 use serde::{Deserialize, Serialize};
@@ -110,7 +110,7 @@ pub fn always_live(_: &Entry, _: i64) -> Result<Verdict> {
 }
 
 /// A handle on one collection.
-pub struct Log<'s> {
+pub struct Collection<'s> {
     store: &'s dyn Store,
     base: String,
     records: Option<String>,
@@ -140,10 +140,10 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 /// more than a minute old).
 struct Vanished;
 
-impl<'s> Log<'s> {
+impl<'s> Collection<'s> {
     /// The collection stored under `base`.
     pub fn new(store: &'s dyn Store, base: String) -> Self {
-        Log {
+        Collection {
             store,
             base,
             records: None,
@@ -199,7 +199,7 @@ impl<'s> Log<'s> {
         [self.meta_key(), self.counter_key()]
     }
 
-    /// Writes an add event in a slot taken with [`Log::allocate`].
+    /// Writes an add event in a slot taken with [`Collection::allocate`].
     pub fn write_add(&self, slot: i64, id: &str, display: Option<&str>, now: i64) -> Result<()> {
         let (key, value) = self.add_event(slot, id, display, now)?;
         self.store.set(&key, &value)?;
@@ -223,7 +223,7 @@ impl<'s> Log<'s> {
         Ok((self.event_key(slot), encode(&ev)?))
     }
 
-    /// The key and value of a remove event in `slot` (see [`Log::remove`]).
+    /// The key and value of a remove event in `slot` (see [`Collection::remove`]).
     pub fn remove_event(
         &self,
         slot: i64,
