@@ -14,6 +14,7 @@ pub mod gate;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod member_status;
 pub mod okta;
 pub mod patch;
 pub mod resource;

@@ -459,24 +459,13 @@ pub static ENTERPRISE_SCHEMA: Schema = Schema {
 /// The vault extension's URN: each user's state in the organization's vault.
 pub const VAULT_URN: &str = "urn:scim-edge:schemas:extension:vault:2.0:User";
 
-/// Vault statuses, as `status` reports them.
-pub const VAULT_STATUSES: &[&str] = &[
-    "pending",
-    "invited",
-    "accepted",
-    "confirmed",
-    "revoked",
-    "staged",
-    "error",
-];
-
 static VAULT_ATTRS: &[AttrDef] = &[
     attr(
         "status",
         "The member's state in the vault: pending (not delivered yet), invited, accepted (waiting for an administrator's Confirm), confirmed, revoked, staged, or error",
     )
     .mutability(Mutability::ReadOnly)
-    .canonical(VAULT_STATUSES),
+    .canonical(&crate::member_status::WORDS),
     attr("memberId", "The member's id in the vault")
         .exact()
         .mutability(Mutability::ReadOnly),

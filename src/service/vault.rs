@@ -63,7 +63,10 @@ impl<'a> Service<'a> {
         let key = VaultKeys(&self.org).item(Kind::User, id);
         let item: Item = load(self.store, &key)?;
         let mut ext = Map::new();
-        ext.insert("status".into(), Value::String(item.status_name().into()));
+        ext.insert(
+            "status".into(),
+            Value::String(item.status().as_str().into()),
+        );
         if let Some(v) = &item.vid {
             ext.insert("memberId".into(), Value::String(v.clone()));
         }

@@ -8,23 +8,12 @@ use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
 use super::state::{digest, save, Item, Kind};
 use crate::config::vault::VaultKind;
+use crate::member_status::MemberStatus;
 use crate::service::{GroupWant, UserWant};
 use serde_json::{json, Value};
 
 /// A create claimed this recently by another drain is left to it (ms).
 pub const LEASE_MS: i64 = 60_000;
-
-/// Bitwarden's member status numbers, by name.
-pub fn status_name(n: i64) -> &'static str {
-    match n {
-        0 => "invited",
-        1 => "accepted",
-        2 => "confirmed",
-        3 => "staged",
-        -1 => "revoked",
-        _ => "error",
-    }
-}
 
 /// A member found in the vault's list.
 pub struct Found {
@@ -119,7 +108,7 @@ impl Drain<'_, '_> {
     fn set_member(&self, item: &mut Item, f: &Found) {
         item.vid = Some(f.id.clone());
         item.linked_at = self.conn.now();
-        item.status = Some(status_name(f.status).into());
+        item.status = Some(MemberStatus::from_bitwarden(f.status));
         item.active = Some(f.status != -1);
         item.protected = f.privileged;
     }
@@ -244,13 +233,17 @@ impl Drain<'_, '_> {
             }
         }
         item.active = Some(active);
-        item.status = Some(if active { "invited" } else { "revoked" }.into());
+        item.status = Some(if active {
+            MemberStatus::Invited
+        } else {
+            MemberStatus::Revoked
+        });
         if active {
             let g = self
                 .conn
                 .call("GET", &format!("public/members/{vid}"), None)?;
             if let Some(s) = g.json().get("status").and_then(Value::as_i64) {
-                item.status = Some(status_name(s).into());
+                item.status = Some(MemberStatus::from_bitwarden(s));
             }
         }
         Ok(Step::Done)

@@ -172,14 +172,14 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         .unwrap_or(0);
     let parked = drain::parked(&store, &keys)?;
     let backlog = svc.outbox().all(now, &always_live)?.total;
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let ids = svc.ids_of(ResourceKind::User)?;
     for chunk in ids.chunks(100) {
         let item_keys: Vec<String> = chunk.iter().map(|id| keys.item(Kind::User, id)).collect();
         store.prefetch(&item_keys);
         for k in &item_keys {
             let item: Item = load(&store, k)?;
-            *counts.entry(item.status_name().to_string()).or_default() += 1;
+            *counts.entry(item.status().as_str()).or_default() += 1;
         }
     }
     let time = |ms: i64| (ms > 0).then(|| crate::time::format_millis(ms));

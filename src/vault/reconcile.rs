@@ -5,10 +5,10 @@
 //! of truth (`heal`): a member revoked by hand is restored, one removed is invited again,
 //! a group renamed by hand is named back, members taken out of a group are put back.
 
-use super::bitwarden::status_name;
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
 use super::state::{digest, load, save, Item, Kind, Meta};
+use crate::member_status::MemberStatus;
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -66,7 +66,7 @@ impl Drain<'_, '_> {
                         item.vid = m.get("id").and_then(Value::as_str).map(str::to_string);
                         item.protected =
                             matches!(m.get("type").and_then(Value::as_i64), Some(0 | 1));
-                        item.status = Some(status_name(status).into());
+                        item.status = Some(MemberStatus::from_bitwarden(status));
                         item.email = Some(w.email.clone());
                         let vault_active = status != -1;
                         if before.vid.is_some()

@@ -13,6 +13,7 @@
 
 use crate::error::{Result, ScimError};
 use crate::ids::OrgId;
+use crate::member_status::MemberStatus;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -112,9 +113,9 @@ pub struct Item {
     /// Users: whether the vault has the member active (not revoked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    /// The member's status in the vault, by name.
+    /// The member's status in the vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<MemberStatus>,
     /// Vaultwarden: the externalId the vault knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext: Option<String>,
@@ -153,13 +154,13 @@ pub struct Item {
 }
 
 impl Item {
-    /// The status `status` reports: the vault's, `error` while delivery fails or is
+    /// The status the user reports: the vault's, `error` while delivery fails or is
     /// parked, `pending` before the first delivery.
-    pub fn status_name(&self) -> &str {
+    pub fn status(&self) -> MemberStatus {
         if self.parked || (self.error.is_some() && self.vid.is_none()) {
-            return "error";
+            return MemberStatus::Error;
         }
-        self.status.as_deref().unwrap_or("pending")
+        self.status.unwrap_or(MemberStatus::Pending)
     }
 }
 

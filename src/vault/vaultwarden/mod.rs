@@ -22,6 +22,7 @@ use super::conn::{store_fail, Fail};
 use super::drain::{backoff_ms, Drain};
 use super::state::{entry, load, parse_entry, save, Item, Kind, Meta};
 use crate::collection::{always_live, Entry};
+use crate::member_status::MemberStatus;
 use plan::Plan;
 use std::collections::HashSet;
 
@@ -162,17 +163,18 @@ impl Drain<'_, '_> {
         for m in &plan.members {
             let key = self.keys.item(Kind::User, &m.id);
             let item: Item = load(store, &key).map_err(store_fail)?;
-            let status = if m.active { "invited" } else { "revoked" };
-            let keep = item
-                .status
-                .as_deref()
-                .filter(|s| m.active && *s != "revoked")
-                .map(str::to_string);
+            // Vaultwarden invites (or accepts) new members and revokes deleted ones; a
+            // status seen before is kept while the member stays active.
+            let status = match item.status {
+                Some(s) if m.active && s != MemberStatus::Revoked => s,
+                _ if m.active => MemberStatus::Invited,
+                _ => MemberStatus::Revoked,
+            };
             if item.parked {
                 self.unpark(&entry(Kind::User, &m.id)).map_err(store_fail)?;
             }
             let next = Item {
-                status: Some(keep.unwrap_or_else(|| status.to_string())),
+                status: Some(status),
                 email: Some(m.email.clone()),
                 ext: Some(m.ext.clone()),
                 active: Some(m.active),
