@@ -268,6 +268,39 @@ fn a_vault_that_is_down_loses_nothing_and_failures_park() {
 }
 
 #[test]
+fn a_store_failure_pauses_nothing_and_charges_no_one() {
+    // A long retry: a pause would hold every drain for ten minutes.
+    let t = T::new(
+        Mode::Bitwarden,
+        json!({"retry_ms": 600_000, "after_request_calls": 0}),
+    );
+    let a = t.user("a@example.com", "okta-a");
+    let b = t.user("b@example.com", "okta-b");
+    // The store fails on b's create claim, after the vault has answered for a.
+    t.store.fail_keys_containing(Some(&format!("/V/c/u/{b}")));
+    let r = t.sync();
+    assert!(
+        r["errors"].to_string().contains("key-value store failed"),
+        "{r}"
+    );
+    let status = |id: &str| {
+        t.call("GET", &format!("/Users/{id}"), None).body_json()
+            ["urn:scim-edge:schemas:extension:vault:2.0:User"]["status"]
+            .clone()
+    };
+    assert_eq!(status(&a), "invited");
+    // Not charged an attempt, not shown as refused, and the organization is not paused.
+    assert_eq!(status(&b), "pending");
+    let s = t.call("GET", "/_vault/status", None).body_json();
+    assert!(s["pausedUntil"].is_null(), "{s}");
+    t.store.fail_keys_containing(None);
+    let r = t.sync();
+    assert_eq!(r["pending"], 0, "{r}");
+    assert_eq!(status(&b), "invited");
+    assert_eq!(t.vault.members().len(), 2);
+}
+
+#[test]
 fn vaultwarden_imports_the_whole_state_keyed_by_email() {
     let t = T::new(Mode::Vaultwarden, json!({"groups": true}));
     let a = t.user("ann@example.com", "okta-ann");

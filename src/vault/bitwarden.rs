@@ -51,7 +51,7 @@ impl Drain<'_, '_> {
     pub(super) fn list(&mut self, path: &str) -> Result<Vec<Value>, Fail> {
         let r = self.conn.call("GET", path, None)?;
         if r.status != 200 {
-            return Err(Fail::Transient(format!(
+            return Err(Fail::Vault(format!(
                 "listing {path}: {} {}",
                 r.status,
                 r.message()
@@ -172,7 +172,7 @@ impl Drain<'_, '_> {
                     match r.status {
                         200 => {
                             let Some(f) = found(&r.json()) else {
-                                return Err(Fail::Transient(
+                                return Err(Fail::Vault(
                                     "the vault's member answer has no id".into(),
                                 ));
                             };
@@ -294,7 +294,7 @@ impl Drain<'_, '_> {
             }
         }
         let Some(vid) = item.vid.clone() else {
-            return Err(Fail::Transient("the vault's group answer has no id".into()));
+            return Err(Fail::Vault("the vault's group answer has no id".into()));
         };
         if item.sent.as_deref() != Some(named.as_str()) {
             // Always with externalId: a PUT without it clears it.

@@ -25,10 +25,14 @@ pub enum Fail {
     Budget,
     /// The vault or the host's quota says wait (429): stop until then.
     Limited,
-    /// A failure worth retrying later (5xx, timeout, broken connection).
-    Transient(String),
+    /// The vault (or whatever answers at its address) failed: a 5xx, a timeout, a
+    /// broken connection, an answer without what it must hold. Retried later.
+    Vault(String),
     /// A failure no retry fixes (the host refuses the origin, the key is rejected).
     Fatal(String),
+    /// The key-value store failed. The vault is not at fault: nothing is paused and no
+    /// entry is charged; the next drain takes over.
+    Store(String),
 }
 
 /// A call's result.
@@ -253,7 +257,7 @@ impl<'a> Conn<'a> {
                 self.pause_for(&r);
                 Err(Fail::Limited)
             }
-            Ok(r) if r.status >= 500 => Err(Fail::Transient(format!(
+            Ok(r) if r.status >= 500 => Err(Fail::Vault(format!(
                 "the vault answered {}: {}",
                 r.status,
                 r.message()
@@ -265,7 +269,7 @@ impl<'a> Conn<'a> {
             Err(NetError::Denied(m)) => Err(Fail::Fatal(format!(
                 "the host refused the request: {m}; grant the vault's origin in allowed_outbound_hosts (variable vault_origin)"
             ))),
-            Err(e) => Err(Fail::Transient(e.to_string())),
+            Err(e) => Err(Fail::Vault(e.to_string())),
         }
     }
 
@@ -316,9 +320,7 @@ impl<'a> Conn<'a> {
             .unwrap_or("")
             .to_string();
         if token.is_empty() {
-            return Err(Fail::Transient(
-                "the token answer has no access_token".into(),
-            ));
+            return Err(Fail::Vault("the token answer has no access_token".into()));
         }
         let life = v.get("expires_in").and_then(Value::as_i64).unwrap_or(3600) * 1000;
         let early = (life / 10).min(60_000);
@@ -326,8 +328,7 @@ impl<'a> Conn<'a> {
             access_token: token.clone(),
             expires_at: self.now() + life - early,
         };
-        save(self.store, &self.keys.token(), &stored)
-            .map_err(|e| Fail::Transient(e.to_string()))?;
+        save(self.store, &self.keys.token(), &stored).map_err(store_fail)?;
         Ok(token)
     }
 
@@ -392,7 +393,7 @@ impl<'a> Conn<'a> {
 
 /// A store failure as a drain failure.
 pub fn store_fail(e: ScimError) -> Fail {
-    Fail::Transient(e.to_string())
+    Fail::Store(e.log_cause().unwrap_or(e.detail()).to_string())
 }
 
 #[cfg(test)]

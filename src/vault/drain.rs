@@ -142,7 +142,8 @@ impl<'s, 'a> Drain<'s, 'a> {
             }
             VaultKind::Vaultwarden => self.vaultwarden(force || reconcile, reconcile),
         };
-        if self.cfg.kind == VaultKind::Vaultwarden && matches!(outcome, Err(Fail::Transient(_))) {
+        // Only the vault's own failures hold the organization back.
+        if self.cfg.kind == VaultKind::Vaultwarden && matches!(outcome, Err(Fail::Vault(_))) {
             self.conn.pause(self.cfg.retry_ms);
         }
         self.stopped = outcome.is_err();
@@ -152,7 +153,10 @@ impl<'s, 'a> Drain<'s, 'a> {
                 "the vault is failing or asked to wait (429): delivery resumes after the pause"
                     .into(),
             ),
-            Err(Fail::Transient(m)) | Err(Fail::Fatal(m)) => self.report.errors.push(m),
+            Err(Fail::Vault(m)) | Err(Fail::Fatal(m)) => self.report.errors.push(m),
+            Err(Fail::Store(m)) => self.report.errors.push(format!(
+                "the key-value store failed ({m}); delivery resumes with the next drain"
+            )),
         }
         let now = self.conn.now();
         let key = self.keys.meta();
@@ -365,13 +369,19 @@ impl<'s, 'a> Drain<'s, 'a> {
         match s {
             Ok(step) => Ok(step),
             // The vault answered this drain before: the failure is this entry's.
-            Err(Fail::Transient(m)) if self.conn.answered() => Ok(Step::Rejected(m)),
-            Err(Fail::Transient(m)) => {
+            Err(Fail::Vault(m)) if self.conn.answered() => Ok(Step::Rejected(m)),
+            Err(Fail::Vault(m)) => {
                 // The vault is down, as far as this drain can tell: every drain of the
                 // organization waits, and the entry is not charged an attempt.
                 self.conn.pause(self.cfg.retry_ms);
                 save(self.conn.store(), key, item).map_err(store_fail)?;
-                Err(Fail::Transient(m))
+                Err(Fail::Vault(m))
+            }
+            // The store failed, not the vault: no pause, no attempt charged. The entry
+            // is saved if the store still takes it, so a claim is not lost.
+            Err(Fail::Store(m)) => {
+                let _ = save(self.conn.store(), key, item);
+                Err(Fail::Store(m))
             }
             Err(f) => {
                 save(self.conn.store(), key, item).map_err(store_fail)?;

@@ -203,7 +203,7 @@ impl Drain<'_, '_> {
             .into_iter()
             .map(|(k, item)| Ok((k, serde_json::to_vec(&item)?)))
             .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|e| Fail::Transient(e.to_string()))?;
+            .map_err(|e| Fail::Store(e.to_string()))?;
         for chunk in bytes.chunks(100) {
             store.set_many(chunk).map_err(|e| store_fail(e.into()))?;
         }
