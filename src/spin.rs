@@ -361,11 +361,13 @@ fn serve(req: IncomingRequest, out: ResponseOutparam) {
             core.method, core.path
         ),
         Some(Ok(r)) if !r.errors.is_empty() => {
+            // Log forms only: the vault's own words may quote an address.
+            let problems: Vec<String> = r.errors.iter().map(|p| p.log_form()).collect();
             eprintln!(
                 "scim-edge: vault delivery after {} {}: {}",
                 core.method,
                 core.path,
-                r.errors.join("; ")
+                problems.join("; ")
             )
         }
         _ => {}

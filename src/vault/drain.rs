@@ -7,6 +7,7 @@
 //! is lost between a drain's read and its removal.
 
 use super::conn::{store_fail, Conn, Fail};
+use super::problem::{texts, Problem};
 use super::state::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
 use crate::collection::always_live;
 use crate::config::vault::{VaultConfig, VaultKind};
@@ -43,15 +44,16 @@ pub struct Report {
     pub pending: usize,
     /// Entries given up on.
     pub parked: usize,
-    /// This drain's failures.
-    pub errors: Vec<String>,
+    /// This drain's failures (as their operator texts in JSON).
+    #[serde(serialize_with = "texts")]
+    pub errors: Vec<Problem>,
     /// Vault calls made.
     pub calls: u32,
     /// 429 answers.
     pub limited: u32,
     /// Drift found by a reconcile.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "texts")]
+    pub drift: Vec<Problem>,
 }
 
 /// One drain over one organization.
@@ -149,14 +151,13 @@ impl<'s, 'a> Drain<'s, 'a> {
         self.stopped = outcome.is_err();
         match outcome {
             Ok(()) | Err(Fail::Budget) => {}
-            Err(Fail::Limited) => self.report.errors.push(
+            Err(Fail::Limited) => self.report.errors.push(Problem::Vault(
                 "the vault is failing or asked to wait (429): delivery resumes after the pause"
                     .into(),
-            ),
-            Err(Fail::Vault(m)) | Err(Fail::Fatal(m)) => self.report.errors.push(m),
-            Err(Fail::Store(m)) => self.report.errors.push(format!(
-                "the key-value store failed ({m}); delivery resumes with the next drain"
             )),
+            Err(Fail::Vault(m)) => self.report.errors.push(Problem::Vault(m)),
+            Err(Fail::Fatal(m)) => self.report.errors.push(Problem::Fatal(m)),
+            Err(Fail::Store(m)) => self.report.errors.push(Problem::Store(m)),
         }
         let now = self.conn.now();
         let key = self.keys.meta();
@@ -167,7 +168,7 @@ impl<'s, 'a> Drain<'s, 'a> {
             meta.last_sent = now;
         }
         if reconcile && self.cfg.kind == VaultKind::Bitwarden {
-            meta.drift = self.report.drift.clone();
+            meta.drift = self.report.drift.iter().map(ToString::to_string).collect();
         }
         match self.report.errors.last() {
             Some(e) => meta.last_error = Some(format!("{}: {e}", crate::time::format_millis(now))),
@@ -216,9 +217,7 @@ impl<'s, 'a> Drain<'s, 'a> {
 
     /// The turn stayed with another drain for the whole budget.
     pub fn busy(&mut self) {
-        self.report
-            .errors
-            .push("another drain of this organization is running; sync again later".into());
+        self.report.errors.push(Problem::Busy);
     }
 
     /// What the drain did, with the outbox's backlog now.
@@ -405,7 +404,10 @@ impl<'s, 'a> Drain<'s, 'a> {
         item.attempts += 1;
         item.error = Some(m.clone());
         item.next_at = self.conn.now() + backoff_ms(self.cfg.retry_ms, item.attempts);
-        self.report.errors.push(format!("{e}: {m}"));
+        self.report.errors.push(Problem::Refused {
+            entry: e.clone(),
+            message: m.clone(),
+        });
         let store = self.conn.store();
         if give_up || item.attempts >= self.cfg.max_attempts {
             item.parked = true;

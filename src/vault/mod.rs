@@ -9,12 +9,14 @@ mod bitwarden;
 mod conn;
 mod drain;
 pub mod net;
+mod problem;
 mod reconcile;
 pub mod state;
 mod turn;
 mod vaultwarden;
 
 pub use drain::Report;
+pub use problem::Problem;
 
 use crate::cache::Cached;
 use crate::collection::always_live;

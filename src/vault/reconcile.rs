@@ -7,7 +7,8 @@
 
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
-use super::state::{digest, load, save, Item, Kind, Meta};
+use super::problem::Problem;
+use super::state::{digest, entry, load, save, Item, Kind, Meta};
 use crate::member_status::MemberStatus;
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};
@@ -74,27 +75,21 @@ impl Drain<'_, '_> {
                             && !vault_active
                             && w.active
                         {
-                            self.report
-                                .drift
-                                .push(format!("{}: revoked in the vault by hand", w.email));
+                            self.drift(Kind::User, id, &w.email, "revoked in the vault by hand");
                         }
                         if before.vid.is_some()
                             && item.active == Some(false)
                             && vault_active
                             && !w.active
                         {
-                            self.report
-                                .drift
-                                .push(format!("{}: restored in the vault by hand", w.email));
+                            self.drift(Kind::User, id, &w.email, "restored in the vault by hand");
                         }
                         item.active = Some(vault_active);
                     }
                     // Linked by a drain after the listing: not drift.
                     (None, true) if item.linked_at >= listed_at => {}
                     (None, true) => {
-                        self.report
-                            .drift
-                            .push(format!("{}: removed from the vault by hand", w.email));
+                        self.drift(Kind::User, id, &w.email, "removed from the vault by hand");
                         item.vid = None;
                         item.active = None;
                         item.status = None;
@@ -148,9 +143,8 @@ impl Drain<'_, '_> {
             let linked = found.map(|(vid, _)| vid.to_string());
             if item.vid != linked {
                 if item.vid.is_some() && linked.is_none() {
-                    self.report
-                        .drift
-                        .push(format!("group {}: removed from the vault by hand", g.name));
+                    let who = format!("group {}", g.name);
+                    self.drift(Kind::Group, id, &who, "removed from the vault by hand");
                 }
                 item.vid = linked;
                 item.sent = None;
@@ -159,10 +153,13 @@ impl Drain<'_, '_> {
                 // Delivered as SCIM has it, yet the vault's name differs.
                 let named = |n: &str| Some(digest(&json!({"name": n, "externalId": ext})));
                 if item.sent == named(&g.name) && item.sent != named(name) {
-                    self.report.drift.push(format!(
-                        "group {}: renamed to {name} in the vault by hand",
-                        g.name
-                    ));
+                    let who = format!("group {}", g.name);
+                    let what = format!("renamed to {name} in the vault by hand");
+                    self.report.drift.push(Problem::Drift {
+                        entry: entry(Kind::Group, id),
+                        text: format!("{who}: {what}"),
+                        kind: "renamed in the vault by hand",
+                    });
                     if self.cfg.heal {
                         item.sent = None;
                     }
@@ -207,9 +204,13 @@ impl Drain<'_, '_> {
                     .group_want(id)
                     .map_err(store_fail)?
                     .map_or_else(|| id.clone(), |g| g.name);
-                self.report.drift.push(format!(
-                    "group {name}: {gone} member(s) removed from it in the vault by hand"
-                ));
+                self.report.drift.push(Problem::Drift {
+                    entry: entry(Kind::Group, id),
+                    text: format!(
+                        "group {name}: {gone} member(s) removed from it in the vault by hand"
+                    ),
+                    kind: "members removed from it in the vault by hand",
+                });
                 if self.cfg.heal {
                     item.members = None;
                     save(store, &key, &item).map_err(store_fail)?;
@@ -221,5 +222,15 @@ impl Drain<'_, '_> {
             meta.group_cursor = String::new();
         }
         Ok(())
+    }
+
+    /// Records drift on a resource: `who` names it for the operator, `what` says what
+    /// happened without naming anyone.
+    fn drift(&mut self, kind: Kind, id: &str, who: &str, what: &'static str) {
+        self.report.drift.push(Problem::Drift {
+            entry: entry(kind, id),
+            text: format!("{who}: {what}"),
+            kind: what,
+        });
     }
 }

@@ -4,6 +4,7 @@ use super::plan::{import_body, Member, Plan};
 use super::ROUTE;
 use crate::vault::conn::{store_fail, Fail};
 use crate::vault::drain::{backoff_ms, Drain};
+use crate::vault::problem::Problem;
 use crate::vault::state::{entry, load, save, Item, Kind};
 use serde_json::Value;
 
@@ -63,7 +64,10 @@ impl Drain<'_, '_> {
         save(store, &key, &item).map_err(store_fail)?;
         let e = entry(Kind::User, &m.id);
         self.park(&e, message).map_err(store_fail)?;
-        self.report.errors.push(format!("{e}: {message}"));
+        self.report.errors.push(Problem::Refused {
+            entry: e.clone(),
+            message: message.to_string(),
+        });
         Ok(())
     }
 }

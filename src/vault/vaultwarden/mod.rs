@@ -20,6 +20,7 @@ mod plan;
 
 use super::conn::{store_fail, Fail};
 use super::drain::{backoff_ms, Drain};
+use super::problem::Problem;
 use super::state::{entry, load, parse_entry, save, Item, Kind, Meta};
 use crate::collection::{always_live, Entry};
 use crate::member_status::MemberStatus;
@@ -89,7 +90,10 @@ impl Drain<'_, '_> {
             // Refused as a whole: retried with backoff, and shown as parked once it
             // keeps failing.
             let m = format!("import refused ({}): {}", r.status, r.message());
-            self.report.errors.push(m.clone());
+            self.report.errors.push(Problem::Refused {
+                entry: IMPORT.into(),
+                message: m.clone(),
+            });
             meta.import_at = now;
             meta.import_failures += 1;
             meta.import_next = now + backoff_ms(self.cfg.retry_ms, meta.import_failures);

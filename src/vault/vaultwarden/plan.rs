@@ -8,6 +8,7 @@ use crate::store::Store;
 use crate::vault::address::refusal;
 use crate::vault::conn::{store_fail, Fail};
 use crate::vault::drain::Drain;
+use crate::vault::problem::Problem;
 use crate::vault::state::{digest, entry, load, save, Item, Kind, Meta};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -214,7 +215,10 @@ impl Drain<'_, '_> {
             save(store, &self.keys.item(Kind::User, id), &next).map_err(store_fail)?;
             let e = entry(Kind::User, id);
             self.park(&e, &m).map_err(store_fail)?;
-            self.report.errors.push(format!("{e}: {m}"));
+            self.report.errors.push(Problem::Refused {
+                entry: e,
+                message: m,
+            });
         }
         if plan.replaced.is_empty() {
             return Ok(false);
