@@ -10,8 +10,11 @@ use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
 use scim_edge::http::{Request, Response};
 use scim_edge::ids::Clock;
+use scim_edge::ids::OrgId;
+use scim_edge::member_status::MemberStatus;
 use scim_edge::router::Router;
-use scim_edge_fakevault::{Fault, Member, Mode, ADMIN, OWNER, REVOKED};
+use scim_edge::vault::state::{self, Observed, Source, VaultKeys};
+use scim_edge_fakevault::{Fault, Member, Mode, ADMIN, CONFIRMED, OWNER, REVOKED};
 use serde_json::{json, Value};
 use support::{Provisioned, Wall, KEY, ORG};
 
@@ -298,6 +301,69 @@ fn a_store_failure_pauses_nothing_and_charges_no_one() {
     assert_eq!(r["pending"], 0, "{r}");
     assert_eq!(status(&b), "invited");
     assert_eq!(t.vault.members().len(), 2);
+}
+
+/// An agent's report of a member's status, as the Confirm agent's route will record it.
+fn report(t: &T, id: &str, status: MemberStatus, at: i64) {
+    let org = OrgId::parse(ORG).unwrap();
+    let seen = Observed {
+        status,
+        at,
+        source: Source::Agent,
+    };
+    state::observe(&t.store, &VaultKeys(&org), id, seen).unwrap();
+}
+
+fn vault_status(t: &T, id: &str) -> Value {
+    t.call("GET", &format!("/Users/{id}"), None).body_json()
+        ["urn:scim-edge:schemas:extension:vault:2.0:User"]["status"]
+        .clone()
+}
+
+#[test]
+fn a_status_observed_during_a_slow_drain_survives_it() {
+    let t = T::new(Mode::Vaultwarden, json!({"after_request_calls": 0}));
+    let a = t.user("a@example.com", "okta-a");
+    t.drain_all();
+    assert_eq!(vault_status(&t, &a), "invited");
+    // The next import (another user's) is slow; meanwhile the agent sees a accepted.
+    t.user("b@example.com", "okta-b");
+    t.vault
+        .fault(Fault::Slow(std::time::Duration::from_millis(500), 1));
+    std::thread::scope(|s| {
+        let drain = s.spawn(|| t.sync());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        report(&t, &a, MemberStatus::Accepted, Wall.now_ms());
+        assert_eq!(drain.join().unwrap()["pending"], 0);
+    });
+    assert_eq!(t.vault.members().len(), 2);
+    assert_eq!(vault_status(&t, &a), "accepted");
+}
+
+#[test]
+fn an_older_listing_never_replaces_a_newer_observation() {
+    let t = T::new(Mode::Bitwarden, json!({}));
+    let a = t.user("a@example.com", "okta-a");
+    t.drain_all();
+    let vid = t.member("a@example.com").id;
+    let org = OrgId::parse(ORG).unwrap();
+    assert_eq!(
+        state::member_user(&t.store, &VaultKeys(&org), &vid).unwrap(),
+        Some(a.clone())
+    );
+    // Seen accepted after the listing the reconcile is about to take (the vault still
+    // lists it invited).
+    let seen_at = Wall.now_ms() + 500;
+    report(&t, &a, MemberStatus::Accepted, seen_at);
+    t.call("POST", "/_vault/sync?reconcile=1", None);
+    assert_eq!(vault_status(&t, &a), "accepted");
+    // A listing taken after it wins; an older report does not.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    t.vault.set_status(&vid, CONFIRMED);
+    t.call("POST", "/_vault/sync?reconcile=1", None);
+    assert_eq!(vault_status(&t, &a), "confirmed");
+    report(&t, &a, MemberStatus::Accepted, seen_at);
+    assert_eq!(vault_status(&t, &a), "confirmed");
 }
 
 #[test]

@@ -74,6 +74,7 @@ impl<'a> Service<'a> {
             keys.push(self.keys().record(kind, id));
             if with_status {
                 keys.push(vk.item(crate::vault::state::Kind::User, id));
+                keys.push(vk.observed(id));
             }
         }
         self.store.prefetch(&keys);

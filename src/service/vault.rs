@@ -7,7 +7,7 @@ use crate::collection::Collection;
 use crate::error::Result;
 use crate::schema::ResourceKind;
 use crate::schema::VAULT_URN;
-use crate::vault::state::{entry, load, Item, Kind, VaultKeys};
+use crate::vault::state::{entry, load, observed, Item, Kind, VaultKeys};
 use serde_json::{Map, Value};
 
 /// A user as the vault must have it.
@@ -60,12 +60,13 @@ fn email_of(doc: &serde_json::Map<String, Value>) -> String {
 impl<'a> Service<'a> {
     /// Adds the vault extension (see [`crate::schema::VAULT_SCHEMA`]) to a rendered user.
     pub(super) fn add_vault_status(&self, id: &str, doc: &mut Map<String, Value>) -> Result<()> {
-        let key = VaultKeys(&self.org).item(Kind::User, id);
-        let item: Item = load(self.store, &key)?;
+        let keys = VaultKeys(&self.org);
+        let item: Item = load(self.store, &keys.item(Kind::User, id))?;
+        let seen = observed(self.store, &keys, id)?;
         let mut ext = Map::new();
         ext.insert(
             "status".into(),
-            Value::String(item.status().as_str().into()),
+            Value::String(item.status(seen.as_ref()).as_str().into()),
         );
         if let Some(v) = &item.vid {
             ext.insert("memberId".into(), Value::String(v.clone()));

@@ -6,6 +6,8 @@
 use super::address::refusal;
 use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
+use super::member::Found;
+use super::state::Source;
 use super::state::{digest, save, Item, Kind};
 use crate::config::vault::VaultKind;
 use crate::member_status::MemberStatus;
@@ -15,20 +17,11 @@ use serde_json::{json, Value};
 /// A create claimed this recently by another drain is left to it (ms).
 pub const LEASE_MS: i64 = 60_000;
 
-/// A member found in the vault's list.
-pub struct Found {
-    /// Its id.
-    pub id: String,
-    /// Its status number.
-    pub status: i64,
-    /// Owner (0) or admin (1).
-    pub privileged: bool,
-}
-
-fn found(v: &Value) -> Option<Found> {
+/// A member in a vault listing or answer.
+pub(super) fn found(v: &Value) -> Option<Found> {
     Some(Found {
         id: v.get("id")?.as_str()?.to_string(),
-        status: v.get("status").and_then(Value::as_i64).unwrap_or(0),
+        status: MemberStatus::from_bitwarden(v.get("status").and_then(Value::as_i64).unwrap_or(0)),
         privileged: matches!(v.get("type").and_then(Value::as_i64), Some(0 | 1)),
     })
 }
@@ -105,14 +98,6 @@ impl Drain<'_, '_> {
         Ok(Some(n == 1))
     }
 
-    fn set_member(&self, item: &mut Item, f: &Found) {
-        item.vid = Some(f.id.clone());
-        item.linked_at = self.conn.now();
-        item.status = Some(MemberStatus::from_bitwarden(f.status));
-        item.active = Some(f.status != -1);
-        item.protected = f.privileged;
-    }
-
     /// Brings one member to the state its SCIM user asks for.
     pub(super) fn bitwarden_user(
         &mut self,
@@ -132,17 +117,17 @@ impl Drain<'_, '_> {
             }
             return match self.cfg.on_delete {
                 crate::config::vault::OnDelete::Remove => {
+                    let at = self.conn.now();
                     let r = self
                         .conn
                         .call("DELETE", &format!("public/members/{vid}"), None)?;
                     if r.status != 200 && r.status != 404 {
                         return Ok(Step::Rejected(r.message()));
                     }
-                    item.vid = None;
-                    item.status = None;
+                    self.unlink(id, item, Source::Delivery, at)?;
                     Ok(Step::Done)
                 }
-                crate::config::vault::OnDelete::Revoke => self.set_active(&vid, item, false),
+                crate::config::vault::OnDelete::Revoke => self.set_active(id, &vid, item, false),
             };
         };
         if item.vid.is_none() && !w.active {
@@ -159,13 +144,14 @@ impl Drain<'_, '_> {
                 None => return Ok(Step::Wait),
                 Some(fresh) => fresh,
             };
+            let at = self.conn.now();
             let existing = if fresh {
                 None
             } else {
                 self.find_member(&w.email, &ext)?
             };
             match existing {
-                Some(f) => self.set_member(item, &f),
+                Some(f) => self.link(id, item, &f, Source::Delivery, at)?,
                 None => {
                     let body = json!({"email": w.email, "type": 2, "externalId": ext, "collections": [], "groups": []});
                     let r = self.conn.call("POST", "public/members", Some(&body))?;
@@ -176,12 +162,12 @@ impl Drain<'_, '_> {
                                     "the vault's member answer has no id".into(),
                                 ));
                             };
-                            self.set_member(item, &f);
+                            self.link(id, item, &f, Source::Delivery, at)?;
                             self.report.invited += 1;
                         }
                         400 if r.message().contains("already") => {
                             match self.find_member(&w.email, &ext)? {
-                                Some(f) => self.set_member(item, &f),
+                                Some(f) => self.link(id, item, &f, Source::Delivery, at)?,
                                 None => return Ok(Step::Rejected(r.message())),
                             }
                         }
@@ -198,15 +184,22 @@ impl Drain<'_, '_> {
             return Ok(Step::Done);
         };
         if item.active != Some(w.active) {
-            return self.set_active(&vid, item, w.active);
+            return self.set_active(id, &vid, item, w.active);
         }
         Ok(Step::Done)
     }
 
-    fn set_active(&mut self, vid: &str, item: &mut Item, active: bool) -> Result<Step, Fail> {
+    fn set_active(
+        &mut self,
+        id: &str,
+        vid: &str,
+        item: &mut Item,
+        active: bool,
+    ) -> Result<Step, Fail> {
         if item.active == Some(active) {
             return Ok(Step::Done);
         }
+        let at = self.conn.now();
         let verb = if active { "restore" } else { "revoke" };
         let r = self
             .conn
@@ -215,9 +208,7 @@ impl Drain<'_, '_> {
             200 => {}
             404 => {
                 // Removed in the vault: invited again on the next pass if still wanted.
-                item.vid = None;
-                item.active = None;
-                item.status = None;
+                self.unlink(id, item, Source::Delivery, at)?;
                 return Ok(if active { Step::Again } else { Step::Done });
             }
             _ => {
@@ -233,19 +224,18 @@ impl Drain<'_, '_> {
             }
         }
         item.active = Some(active);
-        item.status = Some(if active {
-            MemberStatus::Invited
-        } else {
-            MemberStatus::Revoked
-        });
-        if active {
-            let g = self
-                .conn
-                .call("GET", &format!("public/members/{vid}"), None)?;
-            if let Some(s) = g.json().get("status").and_then(Value::as_i64) {
-                item.status = Some(MemberStatus::from_bitwarden(s));
-            }
+        if !active {
+            self.observe(id, MemberStatus::Revoked, Source::Delivery, at)?;
+            return Ok(Step::Done);
         }
+        // A restore brings back the status before the revoke: the member says which.
+        let at = self.conn.now();
+        let g = self
+            .conn
+            .call("GET", &format!("public/members/{vid}"), None)?;
+        let status = g.json().get("status").and_then(Value::as_i64);
+        let seen = status.map_or(MemberStatus::Invited, MemberStatus::from_bitwarden);
+        self.observe(id, seen, Source::Delivery, at)?;
         Ok(Step::Done)
     }
 

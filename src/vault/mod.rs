@@ -8,6 +8,7 @@ pub mod address;
 mod bitwarden;
 mod conn;
 mod drain;
+mod member;
 pub mod net;
 mod problem;
 mod reconcile;
@@ -177,11 +178,17 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let ids = svc.ids_of(ResourceKind::User)?;
     for chunk in ids.chunks(100) {
-        let item_keys: Vec<String> = chunk.iter().map(|id| keys.item(Kind::User, id)).collect();
+        let item_keys: Vec<String> = chunk
+            .iter()
+            .flat_map(|id| [keys.item(Kind::User, id), keys.observed(id)])
+            .collect();
         store.prefetch(&item_keys);
-        for k in &item_keys {
-            let item: Item = load(&store, k)?;
-            *counts.entry(item.status().as_str()).or_default() += 1;
+        for id in chunk {
+            let item: Item = load(&store, &keys.item(Kind::User, id))?;
+            let seen = state::observed(&store, &keys, id)?;
+            *counts
+                .entry(item.status(seen.as_ref()).as_str())
+                .or_default() += 1;
         }
     }
     let time = |ms: i64| (ms > 0).then(|| crate::time::format_millis(ms));

@@ -5,10 +5,11 @@
 //! of truth (`heal`): a member revoked by hand is restored, one removed is invited again,
 //! a group renamed by hand is named back, members taken out of a group are put back.
 
+use super::bitwarden::found;
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
 use super::problem::Problem;
-use super::state::{digest, entry, load, save, Item, Kind, Meta};
+use super::state::{digest, entry, load, save, Item, Kind, Meta, Source};
 use crate::member_status::MemberStatus;
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};
@@ -58,18 +59,10 @@ impl Drain<'_, '_> {
                         .or_else(|| by_email.get(&w.email.to_lowercase()))
                         .copied(),
                 };
-                match (vault, item.vid.is_some()) {
+                match (vault.and_then(found), item.vid.is_some()) {
                     (Some(m), _) => {
-                        let status = m.get("status").and_then(Value::as_i64).unwrap_or(0);
-                        if item.vid.is_none() {
-                            item.linked_at = self.conn.now();
-                        }
-                        item.vid = m.get("id").and_then(Value::as_str).map(str::to_string);
-                        item.protected =
-                            matches!(m.get("type").and_then(Value::as_i64), Some(0 | 1));
-                        item.status = Some(MemberStatus::from_bitwarden(status));
                         item.email = Some(w.email.clone());
-                        let vault_active = status != -1;
+                        let vault_active = m.status != MemberStatus::Revoked;
                         if before.vid.is_some()
                             && item.active == Some(true)
                             && !vault_active
@@ -84,15 +77,13 @@ impl Drain<'_, '_> {
                         {
                             self.drift(Kind::User, id, &w.email, "restored in the vault by hand");
                         }
-                        item.active = Some(vault_active);
+                        self.link(id, &mut item, &m, Source::Reconcile, listed_at)?;
                     }
                     // Linked by a drain after the listing: not drift.
                     (None, true) if item.linked_at >= listed_at => {}
                     (None, true) => {
                         self.drift(Kind::User, id, &w.email, "removed from the vault by hand");
-                        item.vid = None;
-                        item.active = None;
-                        item.status = None;
+                        self.unlink(id, &mut item, Source::Reconcile, listed_at)?;
                         item.claim_at = 0;
                     }
                     (None, false) => {}

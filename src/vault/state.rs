@@ -4,6 +4,9 @@
 //!   differ from what the vault was last sent;
 //! - `{o}/V/i/{u|g}/{id}`: per resource, its vault id and what was delivered ([`Item`]);
 //! - `{o}/V/c/{u|g}/{id}`: a counter taken before creating the resource in the vault;
+//! - `{o}/V/s/{id}`: what the vault was last seen to say about a user's member
+//!   ([`Observed`]), apart from the delivery state so that no drain overwrites it;
+//! - `{o}/V/m/{member id}`: the SCIM id of the user linked to a vault member;
 //! - `{o}/V/meta`: the organization's delivery state ([`Meta`]);
 //! - `{o}/V/parked`: parked entries with the vault's error;
 //! - `{o}/V/pause`: until when drains hold back (429, vault down);
@@ -67,6 +70,14 @@ impl VaultKeys<'_> {
     pub fn claim(&self, kind: Kind, id: &str) -> String {
         format!("{}/V/c/{}/{id}", self.0, kind.letter())
     }
+    /// What the vault was last seen to say about a user's member.
+    pub fn observed(&self, id: &str) -> String {
+        format!("{}/V/s/{id}", self.0)
+    }
+    /// The SCIM id of the user linked to a vault member.
+    pub fn member(&self, vid: &str) -> String {
+        format!("{}/V/m/{vid}", self.0)
+    }
     /// The [`Meta`] record.
     pub fn meta(&self) -> String {
         format!("{}/V/meta", self.0)
@@ -113,9 +124,13 @@ pub struct Item {
     /// Users: whether the vault has the member active (not revoked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    /// The member's status in the vault.
+    /// Records written before observations had their own key kept the member's status
+    /// here; it is read when no [`Observed`] exists, and never written but cleared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<MemberStatus>,
+    /// Users: the key from the member id back to this user is written.
+    #[serde(default)]
+    pub keyed: bool,
     /// Vaultwarden: the externalId the vault knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext: Option<String>,
@@ -154,14 +169,69 @@ pub struct Item {
 }
 
 impl Item {
-    /// The status the user reports: the vault's, `error` while delivery fails or is
-    /// parked, `pending` before the first delivery.
-    pub fn status(&self) -> MemberStatus {
+    /// The status the user reports: `error` while delivery fails or is parked, else
+    /// what the vault was last seen to say, `pending` before the first delivery.
+    pub fn status(&self, observed: Option<&Observed>) -> MemberStatus {
         if self.parked || (self.error.is_some() && self.vid.is_none()) {
             return MemberStatus::Error;
         }
-        self.status.unwrap_or(MemberStatus::Pending)
+        observed
+            .map(|o| o.status)
+            .or(self.status)
+            .unwrap_or(MemberStatus::Pending)
     }
+}
+
+/// Who saw a member's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A reconcile's listing of the vault.
+    Reconcile,
+    /// A drain's call that changed or read the member.
+    Delivery,
+    /// An agent that reads the vault as an administrator (the Confirm agent).
+    Agent,
+}
+
+/// What the vault was seen to say about a member, when (ms: the time of the listing or
+/// of the call's sending, so that whatever was seen after it wins) and by whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The member's status.
+    pub status: MemberStatus,
+    /// When it was seen.
+    pub at: i64,
+    /// By whom.
+    pub source: Source,
+}
+
+/// The SCIM id of the user linked to vault member `vid`.
+pub fn member_user(store: &dyn Store, keys: &VaultKeys<'_>, vid: &str) -> Result<Option<String>> {
+    Ok(store
+        .get(&keys.member(vid))?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
+/// What the vault was last seen to say about user `id`'s member.
+pub fn observed(store: &dyn Store, keys: &VaultKeys<'_>, id: &str) -> Result<Option<Observed>> {
+    Ok(match store.get(&keys.observed(id))? {
+        Some(b) => serde_json::from_slice(&b).ok(),
+        None => None,
+    })
+}
+
+/// Records an observation of user `id`'s member unless a newer one is stored; one that
+/// says what the stored one says is not written. Whether it was written.
+pub fn observe(store: &dyn Store, keys: &VaultKeys<'_>, id: &str, seen: Observed) -> Result<bool> {
+    let key = keys.observed(id);
+    store.forget(std::slice::from_ref(&key));
+    let stored = observed(store, keys, id)?;
+    if stored.is_some_and(|s| s.at > seen.at || s.status == seen.status) {
+        return Ok(false);
+    }
+    save(store, &key, &seen)?;
+    Ok(true)
 }
 
 /// The organization's delivery state.

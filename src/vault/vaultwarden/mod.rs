@@ -21,7 +21,7 @@ mod plan;
 use super::conn::{store_fail, Fail};
 use super::drain::{backoff_ms, Drain};
 use super::problem::Problem;
-use super::state::{entry, load, parse_entry, save, Item, Kind, Meta};
+use super::state::{entry, load, observed, parse_entry, save, Item, Kind, Meta, Source};
 use crate::collection::{always_live, Entry};
 use crate::member_status::MemberStatus;
 use plan::Plan;
@@ -74,9 +74,10 @@ impl Drain<'_, '_> {
             if meta.import_digest.as_deref() == Some(d.as_str()) {
                 break d;
             }
+            let sent_at = self.conn.now();
             let r = self.conn.call("POST", ROUTE, Some(&plan.payload(&meta)))?;
             if r.status == 200 {
-                break self.imported(&plan, &mut meta)?;
+                break self.imported(&plan, &mut meta, sent_at)?;
             }
             if r.status == 400 {
                 if let Some(i) = self.culprit(&plan, &r.message())? {
@@ -157,7 +158,7 @@ impl Drain<'_, '_> {
     /// (Vaultwarden invites, or with mail off accepts, new members and revokes deleted
     /// ones), each group's externalId and name, and which tombstones are done. Returns
     /// the digest the next import is compared with.
-    fn imported(&mut self, plan: &Plan, meta: &mut Meta) -> Result<String, Fail> {
+    fn imported(&mut self, plan: &Plan, meta: &mut Meta, sent_at: i64) -> Result<String, Fail> {
         meta.import_failures = 0;
         meta.import_next = 0;
         self.unpark(IMPORT).map_err(store_fail)?;
@@ -169,16 +170,20 @@ impl Drain<'_, '_> {
             let item: Item = load(store, &key).map_err(store_fail)?;
             // Vaultwarden invites (or accepts) new members and revokes deleted ones; a
             // status seen before is kept while the member stays active.
-            let status = match item.status {
-                Some(s) if m.active && s != MemberStatus::Revoked => s,
-                _ if m.active => MemberStatus::Invited,
-                _ => MemberStatus::Revoked,
-            };
+            let seen = observed(store, &self.keys, &m.id).map_err(store_fail)?;
+            let before = item.status(seen.as_ref());
+            if !m.active {
+                self.observe(&m.id, MemberStatus::Revoked, Source::Delivery, sent_at)?;
+            } else if matches!(
+                before,
+                MemberStatus::Pending | MemberStatus::Revoked | MemberStatus::Error
+            ) {
+                self.observe(&m.id, MemberStatus::Invited, Source::Delivery, sent_at)?;
+            }
             if item.parked {
                 self.unpark(&entry(Kind::User, &m.id)).map_err(store_fail)?;
             }
             let next = Item {
-                status: Some(status),
                 email: Some(m.email.clone()),
                 ext: Some(m.ext.clone()),
                 active: Some(m.active),
