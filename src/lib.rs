@@ -1,6 +1,6 @@
 //! scim-edge core: a host-free SCIM 2.0 service provider for password-vault
-//! organizations. Hosts (Spin, Envoy) supply a [`store::Store`], a [`service::Clock`] and
-//! [`service::Ids`], and pass requests through [`router::Router`].
+//! organizations. Hosts (Spin, Envoy) supply a [`store::Store`], a [`ids::Clock`] and
+//! [`ids::Ids`], and pass requests through [`router::Router`].
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -8,6 +8,7 @@ pub mod cache;
 pub mod caseless;
 pub mod collection;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod filter;
 pub mod gate;

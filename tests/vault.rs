@@ -8,12 +8,12 @@ mod support;
 
 use scim_edge::auth::KeyHash;
 use scim_edge::config::Config;
+use scim_edge::delivery::{self as state, Observed, Source, VaultKeys};
 use scim_edge::http::{Request, Response};
 use scim_edge::ids::Clock;
 use scim_edge::ids::OrgId;
 use scim_edge::member_status::MemberStatus;
 use scim_edge::router::Router;
-use scim_edge::vault::state::{self, Observed, Source, VaultKeys};
 use scim_edge_fakevault::{Fault, Member, Mode, ADMIN, CONFIRMED, OWNER, REVOKED};
 use serde_json::{json, Value};
 use support::{Provisioned, Wall, KEY, ORG};

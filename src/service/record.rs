@@ -68,12 +68,12 @@ impl<'a> Service<'a> {
         ids: impl IntoIterator<Item = &'i str>,
     ) {
         let with_status = self.vault && kind == ResourceKind::User;
-        let vk = crate::vault::state::VaultKeys(&self.org);
+        let vk = crate::delivery::VaultKeys(&self.org);
         let mut keys = Vec::new();
         for id in ids {
             keys.push(self.keys().record(kind, id));
             if with_status {
-                keys.push(vk.item(crate::vault::state::Kind::User, id));
+                keys.push(vk.item(crate::delivery::Kind::User, id));
                 keys.push(vk.observed(id));
             }
         }

@@ -4,10 +4,10 @@
 use super::record::str_of;
 use super::Service;
 use crate::collection::Collection;
+use crate::delivery::{entry, load, observed, Item, Kind, VaultKeys};
 use crate::error::Result;
 use crate::schema::ResourceKind;
 use crate::schema::VAULT_URN;
-use crate::vault::state::{entry, load, observed, Item, Kind, VaultKeys};
 use serde_json::{Map, Value};
 
 /// A user as the vault must have it.

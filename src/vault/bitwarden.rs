@@ -7,9 +7,9 @@ use super::address::refusal;
 use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
 use super::member::Found;
-use super::state::Source;
-use super::state::{digest, save, Item, Kind};
 use crate::config::vault::VaultKind;
+use crate::delivery::Source;
+use crate::delivery::{digest, save, Item, Kind};
 use crate::member_status::MemberStatus;
 use crate::service::{GroupWant, UserWant};
 use serde_json::{json, Value};
@@ -77,7 +77,7 @@ impl Drain<'_, '_> {
         // The latest claim, not the drain's cached copy.
         let key = self.keys.item(kind, id);
         self.conn.store().forget(std::slice::from_ref(&key));
-        let latest: Item = super::state::load(self.conn.store(), &key).map_err(store_fail)?;
+        let latest: Item = crate::delivery::load(self.conn.store(), &key).map_err(store_fail)?;
         if latest.vid.is_some() {
             // Created meanwhile by another drain.
             *item = latest;
@@ -307,7 +307,7 @@ impl Drain<'_, '_> {
             .collect();
         self.conn.store().prefetch(&keys);
         for key in &keys {
-            let m: Item = super::state::load(self.conn.store(), key).map_err(store_fail)?;
+            let m: Item = crate::delivery::load(self.conn.store(), key).map_err(store_fail)?;
             match m.vid {
                 Some(v) => vids.push(v),
                 // A member not delivered yet: the group waits for it, unless it failed.

@@ -8,8 +8,8 @@
 //! slots: the vault never sees more than its limit however its windows are aligned.
 
 use super::net::{form_value, origin, NetError, OutRequest, OutResponse, Outbound};
-use super::state::{load, save, VaultKeys};
 use crate::config::vault::VaultConfig;
+use crate::delivery::{load, save, VaultKeys};
 use crate::error::{Result, ScimError};
 use crate::ids::Clock;
 use crate::store::{decode_counter, Store};

@@ -8,9 +8,9 @@
 
 use super::conn::{store_fail, Conn, Fail};
 use super::problem::{texts, Problem};
-use super::state::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
 use crate::collection::always_live;
 use crate::config::vault::{VaultConfig, VaultKind};
+use crate::delivery::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
 use crate::error::Result;
 use crate::service::{GroupWant, Service, UserWant};
 use serde::Serialize;
@@ -249,7 +249,7 @@ impl<'s, 'a> Drain<'s, 'a> {
             // Groups are not pushed: their marks are dropped.
             for (_, id) in entries.iter().filter(|(k, _)| *k == Kind::Group) {
                 self.svc
-                    .outbox_remove(&super::state::entry(Kind::Group, id))
+                    .outbox_remove(&crate::delivery::entry(Kind::Group, id))
                     .map_err(store_fail)?;
             }
             entries.retain(|(k, _)| *k == Kind::User);
@@ -276,7 +276,7 @@ impl<'s, 'a> Drain<'s, 'a> {
 
     /// Delivers one entry; `false` when it waits out a backoff (nothing tried).
     fn entry(&mut self, kind: Kind, id: &str) -> std::result::Result<bool, Fail> {
-        self.seen.insert(super::state::entry(kind, id));
+        self.seen.insert(crate::delivery::entry(kind, id));
         let store = self.conn.store();
         let key = self.keys.item(kind, id);
         let mut item: Item = load(store, &key).map_err(store_fail)?;
@@ -330,12 +330,12 @@ impl<'s, 'a> Drain<'s, 'a> {
                 item.next_at = 0;
                 item.parked = false;
                 save(store, &key, &item).map_err(store_fail)?;
-                self.unpark(&super::state::entry(kind, id))
+                self.unpark(&crate::delivery::entry(kind, id))
                     .map_err(store_fail)?;
                 if kind == Kind::User && loaded.vid.is_none() && item.vid.is_some() {
                     // Its groups may have gone out without it.
                     for g in self.svc.group_ids_of(id).map_err(store_fail)? {
-                        let e = super::state::entry(Kind::Group, &g);
+                        let e = crate::delivery::entry(Kind::Group, &g);
                         self.svc.outbox_add(&e).map_err(store_fail)?;
                         self.seen.remove(&e);
                     }
@@ -400,7 +400,7 @@ impl<'s, 'a> Drain<'s, 'a> {
         m: String,
         give_up: bool,
     ) -> std::result::Result<(), Fail> {
-        let e = super::state::entry(kind, id);
+        let e = crate::delivery::entry(kind, id);
         item.attempts += 1;
         item.error = Some(m.clone());
         item.next_at = self.conn.now() + backoff_ms(self.cfg.retry_ms, item.attempts);
@@ -424,7 +424,7 @@ impl<'s, 'a> Drain<'s, 'a> {
     /// Removes a delivered entry, then reads the resource again: a change made since
     /// the delivery read it marks it again.
     fn finish(&mut self, kind: Kind, id: &str, delivered: &Value) -> Result<()> {
-        let e = super::state::entry(kind, id);
+        let e = crate::delivery::entry(kind, id);
         self.svc.outbox_remove(&e)?;
         if &self.fresh_want(kind, id)? != delivered {
             self.svc.outbox_add(&e)?;

@@ -5,7 +5,7 @@
 
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
-use super::state::{observe, Item, Observed, Source};
+use crate::delivery::{observe, Item, Observed, Source};
 use crate::member_status::MemberStatus;
 
 /// A member as the vault lists or answers it.

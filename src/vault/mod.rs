@@ -12,7 +12,6 @@ mod member;
 pub mod net;
 mod problem;
 mod reconcile;
-pub mod state;
 mod turn;
 mod vaultwarden;
 
@@ -23,6 +22,7 @@ use crate::cache::Cached;
 use crate::collection::always_live;
 use crate::config::vault::{VaultConfig, VaultKind};
 use crate::config::OrgConfig;
+use crate::delivery::{load, Item, Kind, Meta, VaultKeys};
 use crate::error::Result;
 use crate::ids::{Clock, Ids, OrgId};
 use crate::schema::ResourceKind;
@@ -32,7 +32,6 @@ use conn::Conn;
 use drain::Drain;
 use net::Outbound;
 use serde_json::{json, Value};
-use state::{load, Item, Kind, Meta, VaultKeys};
 use std::collections::BTreeMap;
 use turn::Turn;
 
@@ -185,7 +184,7 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         store.prefetch(&item_keys);
         for id in chunk {
             let item: Item = load(&store, &keys.item(Kind::User, id))?;
-            let seen = state::observed(&store, &keys, id)?;
+            let seen = crate::delivery::observed(&store, &keys, id)?;
             *counts
                 .entry(item.status(seen.as_ref()).as_str())
                 .or_default() += 1;

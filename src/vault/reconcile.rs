@@ -9,7 +9,7 @@ use super::bitwarden::found;
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
 use super::problem::Problem;
-use super::state::{digest, entry, load, save, Item, Kind, Meta, Source};
+use crate::delivery::{digest, entry, load, save, Item, Kind, Meta, Source};
 use crate::member_status::MemberStatus;
 use crate::schema::ResourceKind;
 use serde_json::{json, Value};

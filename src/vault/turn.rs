@@ -10,12 +10,12 @@
 //! drains near a slot boundary never both hold it). A slot is longer than any drain
 //! runs, so a drain that dies holding the turn blocks the organization for two slots at
 //! most. The holder records the counters around its slot for a later drain to sweep
-//! (see [`super::state::Meta::sweep`]). Without atomics (the edge) the counters are read and written back and the turn
+//! (see [`crate::delivery::Meta::sweep`]). Without atomics (the edge) the counters are read and written back and the turn
 //! is only a best effort.
 
 use super::conn::add;
-use super::state::VaultKeys;
 use crate::config::vault::VaultConfig;
+use crate::delivery::VaultKeys;
 use crate::error::Result;
 use crate::store::{decode_counter, Store};
 

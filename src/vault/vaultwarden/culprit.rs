@@ -2,10 +2,10 @@
 
 use super::plan::{import_body, Member, Plan};
 use super::ROUTE;
+use crate::delivery::{entry, load, save, Item, Kind};
 use crate::vault::conn::{store_fail, Fail};
 use crate::vault::drain::{backoff_ms, Drain};
 use crate::vault::problem::Problem;
-use crate::vault::state::{entry, load, save, Item, Kind};
 use serde_json::Value;
 
 impl Drain<'_, '_> {

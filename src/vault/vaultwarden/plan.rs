@@ -2,6 +2,7 @@
 //! and what building it found (refused and replaced addresses) recorded before sending.
 
 use crate::config::vault::VaultKind;
+use crate::delivery::{digest, entry, load, save, Item, Kind, Meta};
 use crate::schema::ResourceKind;
 use crate::service::Service;
 use crate::store::Store;
@@ -9,7 +10,6 @@ use crate::vault::address::refusal;
 use crate::vault::conn::{store_fail, Fail};
 use crate::vault::drain::Drain;
 use crate::vault::problem::Problem;
-use crate::vault::state::{digest, entry, load, save, Item, Kind, Meta};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 

@@ -1,7 +1,9 @@
-//! What scim-edge remembers about the vault, per organization, and the keys it lives
-//! under (beside the SCIM data, under `{o}/V/`):
-//! - `{o}/L/vo`: the outbox, a log (see [`crate::collection`]) of `u:{id}` / `g:{id}` that may
-//!   differ from what the vault was last sent;
+//! What scim-edge remembers about delivering to the vault, per organization, and the keys
+//! it lives under (beside the SCIM data, under `{o}/V/`). The service marks the outbox and
+//! shows each user's status from here; the drains ([`crate::vault`]) keep it. It depends
+//! on neither, so neither depends on the other through it.
+//! - `{o}/L/vo`: the outbox, a collection (see [`crate::collection`]) of `u:{id}` /
+//!   `g:{id}` that may differ from what the vault was last sent;
 //! - `{o}/V/i/{u|g}/{id}`: per resource, its vault id and what was delivered ([`Item`]);
 //! - `{o}/V/c/{u|g}/{id}`: a counter taken before creating the resource in the vault;
 //! - `{o}/V/s/{id}`: what the vault was last seen to say about a user's member
@@ -12,7 +14,7 @@
 //! - `{o}/V/pause`: until when drains hold back (429, vault down);
 //! - `{o}/V/token`: the cached access token;
 //! - `{o}/V/r/{what}/{slot}`: the limiter's counters;
-//! - `{o}/V/d/{slot}`: the organization's drain turn (see [`super::turn`]).
+//! - `{o}/V/d/{slot}`: the organization's drain turn (see the vault's drain turn).
 
 use crate::error::{Result, ScimError};
 use crate::ids::OrgId;
