@@ -32,7 +32,7 @@ mod token;
 mod vaultwarden;
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,6 +257,11 @@ pub struct Stats {
     pub invites: BTreeMap<String, u32>,
     /// Imports applied (answered 200).
     pub imports: u64,
+    /// Requests whose body came with `Transfer-Encoding: chunked` (front ends that refuse
+    /// those answer 411; a server that reads only `Content-Length` sees an empty body).
+    pub chunked: u64,
+    /// Every `User-Agent` seen (`""` for a request without one).
+    pub user_agents: BTreeSet<String>,
 }
 
 impl Stats {

@@ -170,6 +170,8 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+    let agent = header("user-agent").unwrap_or_default();
     let req = Req {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
@@ -182,6 +184,8 @@ async fn handle(
         let mut st = shared.lock();
         let key = format!("{} {}", req.method, pattern(&req.path));
         *st.stats.requests.entry(key).or_insert(0) += 1;
+        st.stats.chunked += u64::from(chunked);
+        st.stats.user_agents.insert(agent);
         if st.down {
             return Ok(Reply::empty(503).into_response());
         }

@@ -111,6 +111,14 @@ fn assert_mirrors(s: &Running, org: &str, v: &FakeVault) {
         assert_ne!(u[EXT]["status"], "error", "{u}");
         vid.insert(u["id"].as_str().unwrap().to_string(), m.id.clone());
     }
+    // Every body went with its length, every request said who sent it.
+    let st = v.stats();
+    assert_eq!(st.chunked, 0, "{org}: chunked request bodies");
+    assert!(
+        st.user_agents.iter().all(|a| a.starts_with("scim-edge/")),
+        "{org}: {:?}",
+        st.user_agents
+    );
     assert!(
         v.stats().max_invites() <= 1,
         "{org}: someone was invited twice: {:?}",

@@ -294,16 +294,13 @@ impl<'a> Conn<'a> {
             .collect::<Vec<_>>()
             .join("&");
         let url = format!("{}/connect/token", self.cfg.identity_url);
-        let r = self.send(OutRequest {
-            method: "POST",
-            url: url.clone(),
-            headers: vec![(
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            )],
-            body: body.into_bytes(),
-            timeout_ms: self.cfg.timeout_ms,
-        })?;
+        let r = self.send(OutRequest::new(
+            "POST",
+            url.clone(),
+            Some("application/x-www-form-urlencoded"),
+            body.into_bytes(),
+            self.cfg.timeout_ms,
+        ))?;
         if r.status != 200 {
             // The identity server's own words; the request (and the secret) stay out.
             return Err(Fail::Fatal(format!(
@@ -356,21 +353,18 @@ impl<'a> Conn<'a> {
                 self.slot("s", r.per_second, r.second_ms)?;
                 self.slot("w", r.per_window, r.window_ms)?;
             }
-            let mut headers = vec![("authorization".to_string(), format!("Bearer {token}"))];
-            let bytes = match body {
-                Some(b) => {
-                    headers.push(("content-type".into(), "application/json".into()));
-                    b.to_string().into_bytes()
-                }
-                None => Vec::new(),
+            let url = format!("{}/{path}", self.cfg.api_url);
+            let req = match body {
+                Some(b) => OutRequest::new(
+                    method,
+                    url,
+                    Some("application/json"),
+                    b.to_string().into_bytes(),
+                    self.cfg.timeout_ms,
+                ),
+                None => OutRequest::new(method, url, None, Vec::new(), self.cfg.timeout_ms),
             };
-            let r = self.send(OutRequest {
-                method,
-                url: format!("{}/{path}", self.cfg.api_url),
-                headers,
-                body: bytes,
-                timeout_ms: self.cfg.timeout_ms,
-            })?;
+            let r = self.send(req.header("authorization", format!("Bearer {token}")))?;
             if write {
                 self.writes += 1;
             }

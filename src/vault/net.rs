@@ -16,6 +16,45 @@ pub struct OutRequest {
     pub timeout_ms: i64,
 }
 
+/// What scim-edge calls itself on every vault request, so that a vault's administrator
+/// reading its log can tell scim-edge's requests apart.
+pub const USER_AGENT: &str = concat!("scim-edge/", env!("CARGO_PKG_VERSION"));
+
+impl OutRequest {
+    /// A request with scim-edge's `User-Agent` and, for anything but a GET, its body's
+    /// `Content-Length`: bodies are small and whole in memory, so they are sent with
+    /// their length, never chunked (a server that reads only the length would see an
+    /// empty body; front ends that refuse chunked requests answer 411).
+    pub fn new(
+        method: &'static str,
+        url: String,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        timeout_ms: i64,
+    ) -> Self {
+        let mut headers = vec![("user-agent".to_string(), USER_AGENT.to_string())];
+        if let Some(ct) = content_type {
+            headers.push(("content-type".into(), ct.into()));
+        }
+        if method != "GET" {
+            headers.push(("content-length".into(), body.len().to_string()));
+        }
+        OutRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout_ms,
+        }
+    }
+
+    /// The request with one more header.
+    pub fn header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_string(), value));
+        self
+    }
+}
+
 /// The vault's answer.
 #[derive(Debug, Clone, Default)]
 pub struct OutResponse {

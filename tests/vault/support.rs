@@ -169,7 +169,11 @@ impl Outbound for TcpOutbound {
         let mut s = TcpStream::connect_timeout(&addr, timeout)
             .map_err(|e| NetError::Failed(e.to_string()))?;
         s.set_read_timeout(Some(timeout)).ok();
-        let mut head = format!("{} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n", req.method, req.body.len());
+        // The request carries its own content-length (OutRequest::new).
+        let mut head = format!(
+            "{} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n",
+            req.method
+        );
         for (k, v) in &req.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
