@@ -295,6 +295,12 @@ pub fn digest(v: &serde_json::Value) -> String {
     d.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The digest of a group's name and externalId as the vault was sent them: a delivery
+/// and a reconcile compare the same bytes, or every group would read as renamed.
+pub fn group_digest(name: &str, ext: &str) -> String {
+    digest(&serde_json::json!({"name": name, "externalId": ext}))
+}
+
 fn decode<T: for<'de> Deserialize<'de> + Default>(key: &str, bytes: Option<Vec<u8>>) -> Result<T> {
     match bytes {
         None => Ok(T::default()),

@@ -32,6 +32,21 @@ pub struct GroupWant {
     pub members: Vec<String>,
 }
 
+impl UserWant {
+    /// The externalId the vault knows the member by: the identity provider's, else the
+    /// scim-edge id `id` (the rule every drain and reconcile uses).
+    pub fn ext<'a>(&'a self, id: &'a str) -> &'a str {
+        self.external_id.as_deref().unwrap_or(id)
+    }
+}
+
+impl GroupWant {
+    /// The externalId the vault knows the group by (as [`UserWant::ext`]).
+    pub fn ext<'a>(&'a self, id: &'a str) -> &'a str {
+        self.external_id.as_deref().unwrap_or(id)
+    }
+}
+
 fn kind_of(kind: ResourceKind) -> Kind {
     match kind {
         ResourceKind::User => Kind::User,

@@ -9,7 +9,7 @@ use super::drain::{Drain, Step};
 use super::member::Found;
 use crate::config::vault::VaultKind;
 use crate::delivery::Source;
-use crate::delivery::{digest, save, Item, Kind};
+use crate::delivery::{digest, group_digest, save, Item, Kind};
 use crate::member_status::MemberStatus;
 use crate::service::{GroupWant, UserWant};
 use serde_json::{json, Value};
@@ -105,9 +105,6 @@ impl Drain<'_, '_> {
         item: &mut Item,
         want: Option<&UserWant>,
     ) -> Result<Step, Fail> {
-        let ext = want
-            .and_then(|w| w.external_id.clone())
-            .unwrap_or_else(|| id.to_string());
         let Some(w) = want else {
             let Some(vid) = item.vid.clone() else {
                 return Ok(Step::Done);
@@ -130,6 +127,7 @@ impl Drain<'_, '_> {
                 crate::config::vault::OnDelete::Revoke => self.set_active(id, &vid, item, false),
             };
         };
+        let ext = w.ext(id);
         if item.vid.is_none() && !w.active {
             // Never invited while active: a deactivated user is not invited at all.
             return Ok(Step::Done);
@@ -148,7 +146,7 @@ impl Drain<'_, '_> {
             let existing = if fresh {
                 None
             } else {
-                self.find_member(&w.email, &ext)?
+                self.find_member(&w.email, ext)?
             };
             match existing {
                 Some(f) => self.link(id, item, &f, Source::Delivery, at)?,
@@ -166,7 +164,7 @@ impl Drain<'_, '_> {
                             self.report.invited += 1;
                         }
                         400 if r.message().contains("already") => {
-                            match self.find_member(&w.email, &ext)? {
+                            match self.find_member(&w.email, ext)? {
                                 Some(f) => self.link(id, item, &f, Source::Delivery, at)?,
                                 None => return Ok(Step::Rejected(r.message())),
                             }
@@ -258,16 +256,16 @@ impl Drain<'_, '_> {
             }
             return Ok(Step::Done);
         };
-        let ext = g.external_id.clone().unwrap_or_else(|| id.to_string());
+        let ext = g.ext(id);
         let body = json!({"name": g.name, "externalId": ext});
-        let named = digest(&body);
+        let named = group_digest(&g.name, ext);
         if item.vid.is_none() {
             let fresh = match self.claim(Kind::Group, id, item)? {
                 None => return Ok(Step::Wait),
                 Some(fresh) => fresh,
             };
             if !fresh {
-                item.vid = self.find_group(&ext)?;
+                item.vid = self.find_group(ext)?;
             }
             if item.vid.is_none() {
                 let r = self.conn.call("POST", "public/groups", Some(&body))?;

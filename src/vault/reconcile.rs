@@ -9,10 +9,10 @@ use super::bitwarden::found;
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
 use super::problem::Problem;
-use crate::delivery::{digest, entry, load, save, Item, Kind, Meta, Source};
+use crate::delivery::{entry, group_digest, load, save, Item, Kind, Meta, Source};
 use crate::member_status::MemberStatus;
 use crate::schema::ResourceKind;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// Groups whose members one reconcile reads from the vault (a call each); the next
@@ -51,11 +51,11 @@ impl Drain<'_, '_> {
                 let key = self.keys.item(Kind::User, id);
                 let mut item: Item = load(store, &key).map_err(store_fail)?;
                 let before = item.clone();
-                let ext = w.external_id.clone().unwrap_or_else(|| id.clone());
+                let ext = w.ext(id);
                 let vault = match &item.vid {
                     Some(v) => by_id.get(v).copied(),
                     None => by_ext
-                        .get(&ext)
+                        .get(ext)
                         .or_else(|| by_email.get(&w.email.to_lowercase()))
                         .copied(),
                 };
@@ -129,8 +129,8 @@ impl Drain<'_, '_> {
             let key = self.keys.item(Kind::Group, id);
             let mut item: Item = load(store, &key).map_err(store_fail)?;
             let before = item.clone();
-            let ext = g.external_id.clone().unwrap_or_else(|| id.clone());
-            let found = listed.get(ext.as_str()).copied();
+            let ext = g.ext(id);
+            let found = listed.get(ext).copied();
             let linked = found.map(|(vid, _)| vid.to_string());
             if item.vid != linked {
                 if item.vid.is_some() && linked.is_none() {
@@ -142,7 +142,7 @@ impl Drain<'_, '_> {
                 item.members = None;
             } else if let Some((_, name)) = found {
                 // Delivered as SCIM has it, yet the vault's name differs.
-                let named = |n: &str| Some(digest(&json!({"name": n, "externalId": ext})));
+                let named = |n: &str| Some(group_digest(n, ext));
                 if item.sent == named(&g.name) && item.sent != named(name) {
                     let who = format!("group {}", g.name);
                     let what = format!("renamed to {name} in the vault by hand");

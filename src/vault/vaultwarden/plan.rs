@@ -140,7 +140,7 @@ impl Drain<'_, '_> {
                 }
                 let m = Member {
                     id: id.clone(),
-                    ext: w.external_id.clone().unwrap_or_else(|| id.clone()),
+                    ext: w.ext(id).to_string(),
                     email: w.email,
                     active: w.active,
                     item,
@@ -159,7 +159,7 @@ impl Drain<'_, '_> {
                     let Some(g) = svc.group_want(id).map_err(store_fail)? else {
                         continue;
                     };
-                    let ext = g.external_id.clone().unwrap_or_else(|| id.clone());
+                    let ext = g.ext(id).to_string();
                     let member_ext: Vec<&String> =
                         g.members.iter().filter_map(|m| ext_of.get(m)).collect();
                     groups.push(
