@@ -4,6 +4,7 @@
 //! `PUT public/groups/{id}/member-ids`.
 
 use super::address::refusal;
+use super::api::{read, Api, ApiGroup, ApiMember};
 use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
 use super::member::Found;
@@ -12,18 +13,18 @@ use crate::delivery::Source;
 use crate::delivery::{digest, group_digest, save, Item, Kind};
 use crate::member_status::MemberStatus;
 use crate::service::{GroupWant, UserWant};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A create claimed this recently by another drain is left to it (ms).
 pub const LEASE_MS: i64 = 60_000;
 
 /// A member in a vault listing or answer.
-pub(super) fn found(v: &Value) -> Option<Found> {
-    Some(Found {
-        id: v.get("id")?.as_str()?.to_string(),
-        status: MemberStatus::from_bitwarden(v.get("status").and_then(Value::as_i64).unwrap_or(0)),
-        privileged: matches!(v.get("type").and_then(Value::as_i64), Some(0 | 1)),
-    })
+pub(super) fn found(m: &ApiMember) -> Found {
+    Found {
+        id: m.id.clone(),
+        status: MemberStatus::from_bitwarden(m.status),
+        privileged: matches!(m.kind, 0 | 1),
+    }
 }
 
 /// A group deleted in the vault by hand: created again on the next pass.
@@ -40,35 +41,18 @@ pub fn user_digest(w: &UserWant) -> String {
 }
 
 impl Drain<'_, '_> {
-    /// A Public API list (`{"object": "list", "data": [..]}`): every item, unpaged.
-    pub(super) fn list(&mut self, path: &str) -> Result<Vec<Value>, Fail> {
-        let r = self.conn.call("GET", path, None)?;
-        if r.status != 200 {
-            return Err(Fail::Vault(format!(
-                "listing {path}: {} {}",
-                r.status,
-                r.message()
-            )));
-        }
-        Ok(match r.json().get_mut("data").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        })
-    }
-
     /// The vault's member with this externalId, else this email (case-insensitive).
     pub(super) fn find_member(&mut self, email: &str, ext: &str) -> Result<Option<Found>, Fail> {
-        let data = self.list("public/members")?;
-        let by = |f: &dyn Fn(&Value) -> bool| data.iter().find(|m| f(m)).and_then(found);
-        Ok(
-            by(&|m| m.get("externalId").and_then(Value::as_str) == Some(ext)).or_else(|| {
-                by(&|m| {
-                    m.get("email")
-                        .and_then(Value::as_str)
-                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                })
-            }),
-        )
+        let all: Vec<ApiMember> = self.conn.api_list(Api::Members)?;
+        let by_ext = all.iter().find(|m| m.external_id.as_deref() == Some(ext));
+        let by_email = || {
+            all.iter().find(|m| {
+                m.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        };
+        Ok(by_ext.or_else(by_email).map(found))
     }
 
     /// Takes the right to create a resource in the vault. `Ok(true)`: create it (after
@@ -115,9 +99,7 @@ impl Drain<'_, '_> {
             return match self.cfg.on_delete {
                 crate::config::vault::OnDelete::Remove => {
                     let at = self.conn.now();
-                    let r = self
-                        .conn
-                        .call("DELETE", &format!("public/members/{vid}"), None)?;
+                    let r = self.conn.api(Api::Remove(&vid))?;
                     if r.status != 200 && r.status != 404 {
                         return Ok(Step::Rejected(r.message()));
                     }
@@ -151,11 +133,14 @@ impl Drain<'_, '_> {
             match existing {
                 Some(f) => self.link(id, item, &f, Source::Delivery, at)?,
                 None => {
-                    let body = json!({"email": w.email, "type": 2, "externalId": ext, "collections": [], "groups": []});
-                    let r = self.conn.call("POST", "public/members", Some(&body))?;
+                    let invite = Api::Invite {
+                        email: &w.email,
+                        ext,
+                    };
+                    let r = self.conn.api(invite)?;
                     match r.status {
                         200 => {
-                            let Some(f) = found(&r.json()) else {
+                            let Some(f) = read::<ApiMember>(&r).as_ref().map(found) else {
                                 return Err(Fail::Vault(
                                     "the vault's member answer has no id".into(),
                                 ));
@@ -198,10 +183,11 @@ impl Drain<'_, '_> {
             return Ok(Step::Done);
         }
         let at = self.conn.now();
-        let verb = if active { "restore" } else { "revoke" };
-        let r = self
-            .conn
-            .call("POST", &format!("public/members/{vid}/{verb}"), None)?;
+        let r = self.conn.api(if active {
+            Api::Restore(vid)
+        } else {
+            Api::Revoke(vid)
+        })?;
         match r.status {
             200 => {}
             404 => {
@@ -211,10 +197,8 @@ impl Drain<'_, '_> {
             }
             _ => {
                 // Already in that state, or refused (seats): the member says which.
-                let g = self
-                    .conn
-                    .call("GET", &format!("public/members/{vid}"), None)?;
-                let status = g.json().get("status").and_then(Value::as_i64);
+                let g = self.conn.api(Api::Member(vid))?;
+                let status = read::<ApiMember>(&g).map(|m| m.status);
                 match status {
                     Some(s) if (s != -1) == active => {}
                     _ => return Ok(Step::Rejected(r.message())),
@@ -228,10 +212,8 @@ impl Drain<'_, '_> {
         }
         // A restore brings back the status before the revoke: the member says which.
         let at = self.conn.now();
-        let g = self
-            .conn
-            .call("GET", &format!("public/members/{vid}"), None)?;
-        let status = g.json().get("status").and_then(Value::as_i64);
+        let g = self.conn.api(Api::Member(vid))?;
+        let status = read::<ApiMember>(&g).map(|m| m.status);
         let seen = status.map_or(MemberStatus::Invited, MemberStatus::from_bitwarden);
         self.observe(id, seen, Source::Delivery, at)?;
         Ok(Step::Done)
@@ -246,9 +228,7 @@ impl Drain<'_, '_> {
     ) -> Result<Step, Fail> {
         let Some(g) = want else {
             if let Some(vid) = item.vid.clone() {
-                let r = self
-                    .conn
-                    .call("DELETE", &format!("public/groups/{vid}"), None)?;
+                let r = self.conn.api(Api::DeleteGroup(&vid))?;
                 if r.status != 200 && r.status != 404 {
                     return Ok(Step::Rejected(r.message()));
                 }
@@ -257,7 +237,6 @@ impl Drain<'_, '_> {
             return Ok(Step::Done);
         };
         let ext = g.ext(id);
-        let body = json!({"name": g.name, "externalId": ext});
         let named = group_digest(&g.name, ext);
         if item.vid.is_none() {
             let fresh = match self.claim(Kind::Group, id, item)? {
@@ -268,15 +247,12 @@ impl Drain<'_, '_> {
                 item.vid = self.find_group(ext)?;
             }
             if item.vid.is_none() {
-                let r = self.conn.call("POST", "public/groups", Some(&body))?;
+                let create = Api::CreateGroup { name: &g.name, ext };
+                let r = self.conn.api(create)?;
                 if r.status != 200 {
                     return Ok(Step::Rejected(r.message()));
                 }
-                item.vid = r
-                    .json()
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                item.vid = read::<ApiGroup>(&r).map(|g| g.id);
                 item.linked_at = self.conn.now();
                 item.sent = Some(named.clone());
             }
@@ -286,9 +262,12 @@ impl Drain<'_, '_> {
         };
         if item.sent.as_deref() != Some(named.as_str()) {
             // Always with externalId: a PUT without it clears it.
-            let r = self
-                .conn
-                .call("PUT", &format!("public/groups/{vid}"), Some(&body))?;
+            let update = Api::UpdateGroup {
+                id: &vid,
+                name: &g.name,
+                ext,
+            };
+            let r = self.conn.api(update)?;
             if r.status == 404 {
                 return Ok(lost_group(item));
             }
@@ -318,24 +297,18 @@ impl Drain<'_, '_> {
         if item.members.as_deref() != Some(members.as_str()) {
             // The set is replaced whole: members put there in the vault by hand (owners,
             // admins, people scim-edge does not manage) are kept.
-            let r = self
-                .conn
-                .call("GET", &format!("public/groups/{vid}/member-ids"), None)?;
+            let r = self.conn.api(Api::GroupMembers(&vid))?;
             if r.status == 404 {
                 return Ok(lost_group(item));
             }
-            let current: Vec<String> = serde_json::from_slice(&r.body).unwrap_or_default();
+            let current: Vec<String> = read(&r).unwrap_or_default();
             let mut set = vids.clone();
             set.extend(
                 current
                     .into_iter()
                     .filter(|m| !item.member_vids.contains(m) && !vids.contains(m)),
             );
-            let r = self.conn.call(
-                "PUT",
-                &format!("public/groups/{vid}/member-ids"),
-                Some(&json!({"memberIds": set})),
-            )?;
+            let r = self.conn.api(Api::SetGroupMembers(&vid, &set))?;
             if r.status == 404 {
                 return Ok(lost_group(item));
             }
@@ -350,10 +323,10 @@ impl Drain<'_, '_> {
 
     /// The vault's group with this externalId.
     pub(super) fn find_group(&mut self, ext: &str) -> Result<Option<String>, Fail> {
-        Ok(self
-            .list("public/groups")?
-            .iter()
-            .find(|g| g.get("externalId").and_then(Value::as_str) == Some(ext))
-            .and_then(|g| g.get("id").and_then(Value::as_str).map(str::to_string)))
+        let all: Vec<ApiGroup> = self.conn.api_list(Api::Groups)?;
+        Ok(all
+            .into_iter()
+            .find(|g| g.external_id.as_deref() == Some(ext))
+            .map(|g| g.id))
     }
 }

@@ -5,6 +5,7 @@
 //! calls) and from `POST /v2/{org}/_vault/sync` (a time budget: what a cron calls).
 
 pub mod address;
+mod api;
 mod bitwarden;
 mod conn;
 mod drain;

@@ -5,6 +5,7 @@
 //! of truth (`heal`): a member revoked by hand is restored, one removed is invited again,
 //! a group renamed by hand is named back, members taken out of a group are put back.
 
+use super::api::{read, Api, ApiGroup, ApiMember};
 use super::bitwarden::found;
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
@@ -12,7 +13,6 @@ use super::problem::Problem;
 use crate::delivery::{entry, group_digest, load, save, Item, Kind, Meta, Source};
 use crate::member_status::MemberStatus;
 use crate::schema::ResourceKind;
-use serde_json::Value;
 use std::collections::HashMap;
 
 /// Groups whose members one reconcile reads from the vault (a call each); the next
@@ -23,21 +23,18 @@ impl Drain<'_, '_> {
     /// Lists the vault and links, reports drift, and marks what needs delivering.
     pub(super) fn reconcile(&mut self) -> Result<(), Fail> {
         let listed_at = self.conn.now();
-        let members = self.list("public/members")?;
-        let mut by_ext: HashMap<String, &Value> = HashMap::new();
-        let mut by_email: HashMap<String, &Value> = HashMap::new();
-        let mut by_id: HashMap<String, &Value> = HashMap::new();
+        let members: Vec<ApiMember> = self.conn.api_list(Api::Members)?;
+        let mut by_ext: HashMap<&str, &ApiMember> = HashMap::new();
+        let mut by_email: HashMap<String, &ApiMember> = HashMap::new();
+        let mut by_id: HashMap<&str, &ApiMember> = HashMap::new();
         for m in &members {
-            let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-            if let Some(e) = s("externalId") {
+            if let Some(e) = &m.external_id {
                 by_ext.insert(e, m);
             }
-            if let Some(e) = s("email") {
+            if let Some(e) = &m.email {
                 by_email.insert(e.to_lowercase(), m);
             }
-            if let Some(i) = s("id") {
-                by_id.insert(i, m);
-            }
+            by_id.insert(&m.id, m);
         }
         let store = self.conn.store();
         let users = self.svc.ids_of(ResourceKind::User).map_err(store_fail)?;
@@ -53,13 +50,13 @@ impl Drain<'_, '_> {
                 let before = item.clone();
                 let ext = w.ext(id);
                 let vault = match &item.vid {
-                    Some(v) => by_id.get(v).copied(),
+                    Some(v) => by_id.get(v.as_str()).copied(),
                     None => by_ext
                         .get(ext)
                         .or_else(|| by_email.get(&w.email.to_lowercase()))
                         .copied(),
                 };
-                match (vault.and_then(found), item.vid.is_some()) {
+                match (vault.map(found), item.vid.is_some()) {
                     (Some(m), _) => {
                         item.email = Some(w.email.clone());
                         let vault_active = m.status != MemberStatus::Revoked;
@@ -112,13 +109,10 @@ impl Drain<'_, '_> {
     /// members costs a call each).
     fn reconcile_groups(&mut self, meta: &mut Meta) -> Result<(), Fail> {
         let store = self.conn.store();
-        let groups = self.list("public/groups")?;
+        let groups: Vec<ApiGroup> = self.conn.api_list(Api::Groups)?;
         let listed: HashMap<&str, (&str, &str)> = groups
             .iter()
-            .filter_map(|g| {
-                let s = |k: &str| g.get(k)?.as_str();
-                Some((s("externalId")?, (s("id")?, s("name").unwrap_or(""))))
-            })
+            .filter_map(|g| Some((g.external_id.as_deref()?, (g.id.as_str(), g.name.as_str()))))
             .collect();
         let mut ids = self.svc.ids_of(ResourceKind::Group).map_err(store_fail)?;
         ids.sort();
@@ -177,13 +171,11 @@ impl Drain<'_, '_> {
             };
             checked += 1;
             meta.group_cursor = id.clone();
-            let r = self
-                .conn
-                .call("GET", &format!("public/groups/{vid}/member-ids"), None)?;
+            let r = self.conn.api(Api::GroupMembers(&vid))?;
             if r.status != 200 {
                 continue;
             }
-            let current: Vec<String> = serde_json::from_slice(&r.body).unwrap_or_default();
+            let current: Vec<String> = read(&r).unwrap_or_default();
             let gone = item
                 .member_vids
                 .iter()
