@@ -366,6 +366,12 @@ impl<'s, 'a> Drain<'s, 'a> {
             item.claim_at = 0;
         }
         match s {
+            // Run again at once: what the vault lost is saved first, so the run's create
+            // claim, which reads the stored record, does not find the lost id there.
+            Ok(Step::Again) => {
+                save(self.conn.store(), key, item).map_err(store_fail)?;
+                Ok(Step::Again)
+            }
             Ok(step) => Ok(step),
             // The vault answered this drain before: the failure is this entry's.
             Err(Fail::Vault(m)) if self.conn.answered() => Ok(Step::Rejected(m)),

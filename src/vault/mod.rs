@@ -11,6 +11,8 @@ mod conn;
 mod drain;
 mod member;
 pub mod net;
+#[cfg(test)]
+mod policy_tests;
 mod problem;
 mod reconcile;
 mod turn;
