@@ -1,5 +1,6 @@
-//! The transport-neutral request and response, and the small parsing helpers both
-//! adapters rely on: query strings, headers, JSON bodies with limits.
+//! The transport-neutral request and response (SCIM JSON, or an asset with its own
+//! content type), and the small parsing helpers both adapters rely on: query strings,
+//! headers, JSON bodies with limits.
 
 use crate::error::{ErrorKind, Result, ScimError};
 use serde_json::Value;
@@ -80,6 +81,17 @@ impl Response {
             status,
             headers: vec![("content-type".into(), SCIM_JSON.into())],
             body: body.to_string().into_bytes(),
+            cause: None,
+        }
+    }
+
+    /// A response that is not SCIM (a page, a script, a style sheet): the content type
+    /// is the caller's, where [`Response::json`] always says `application/scim+json`.
+    pub fn asset(status: u16, content_type: &str, body: &[u8]) -> Self {
+        Response {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.to_vec(),
             cause: None,
         }
     }
@@ -289,5 +301,20 @@ mod tests {
         assert!(is_json_type("application/scim+json; charset=utf-8"));
         assert!(is_json_type("Application/JSON"));
         assert!(!is_json_type("text/plain"));
+    }
+
+    #[test]
+    fn assets_keep_their_own_content_type() {
+        let page = Response::asset(200, "text/html; charset=utf-8", b"<p>hi</p>");
+        assert_eq!(page.status, 200);
+        assert_eq!(
+            page.header_value("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(page.body, b"<p>hi</p>");
+        assert_eq!(page.cause, None);
+        let script = Response::asset(200, "text/javascript", b"x()");
+        assert_eq!(script.header_value("Content-Type"), Some("text/javascript"));
+        assert_eq!(script.headers.len(), 1);
     }
 }
