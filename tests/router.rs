@@ -42,6 +42,78 @@ fn unknown_routes_are_scim_404s() {
     assert_eq!(s, 501);
 }
 
+/// Each refusal's detail, and what is checked before it: the key, then a body where the
+/// endpoints around take one, then the vault under `_vault/`.
+#[test]
+fn refusals_come_after_what_is_checked_first() {
+    let h = H::new();
+    let base = format!("/v2/{STRICT}");
+    let call = |m: &str, path: &str, body: Option<Value>| {
+        let (s, b) = h.call(m, &format!("{base}{path}"), body);
+        (s, b["detail"].as_str().unwrap_or("").to_string())
+    };
+    let not_allowed = |allowed: &str| (405, format!("Method not allowed here; allowed: {allowed}"));
+    for (m, path, allowed) in [
+        ("DELETE", "/Users", "GET, POST"),
+        ("POST", "/Groups/x", "GET, PUT, PATCH, DELETE"),
+        ("GET", "/Users/.search", "POST"),
+        ("GET", "/.search", "POST"),
+        ("PATCH", "/Bulk", "POST"),
+        ("GET", "/_repair", "POST"),
+        ("DELETE", "/Schemas/x", "GET"),
+    ] {
+        assert_eq!(
+            call(m, path, Some(json!({}))),
+            not_allowed(allowed),
+            "{m} {path}"
+        );
+    }
+    let empty = (400, "The request body is empty".to_string());
+    assert_eq!(call("PUT", "/Users", None), empty);
+    assert_eq!(call("POST", "/Users/a/b", None), empty);
+    assert_eq!(call("POST", "/Bulk/x", None), empty);
+    assert_eq!(call("DELETE", "/Users", None), not_allowed("GET, POST"));
+    assert_eq!(call("PUT", "/Schemas", None), not_allowed("GET"));
+    let unknown = |path: &str| (404, format!("No SCIM endpoint at '{base}{path}'"));
+    assert_eq!(call("GET", "/Users/a/b", None), unknown("/Users/a/b"));
+    assert_eq!(call("POST", "/_vault", None), unknown("/_vault"));
+    let no_vault = (
+        404,
+        "This organization has no vault configured (organizations.<id>.vault)".to_string(),
+    );
+    for (m, path) in [
+        ("GET", "/_vault/sync"),
+        ("POST", "/_vault/status"),
+        ("GET", "/_vault/x"),
+    ] {
+        assert_eq!(call(m, path, None), no_vault, "{m} {path}");
+    }
+    for path in ["/Widgets", "/Users/a/b", "/_vault/sync"] {
+        let r = h
+            .router()
+            .handle(&Request::new("PUT", &format!("{base}{path}")));
+        assert_eq!(r.status, 401, "{path}");
+    }
+}
+
+#[test]
+fn both_prefixes_route_alike_in_any_case() {
+    let h = H::new();
+    let id = h.user(STRICT, "pre@x.io");
+    for prefix in ["/v2", "/scim/v2", "/SCIM/V2", "//scim//v2/"] {
+        let (s, b) = h.call("GET", &format!("{prefix}/{STRICT}/users/{id}"), None);
+        assert_eq!((s, b["id"].as_str()), (200, Some(id.as_str())), "{prefix}");
+    }
+    let r = h.send(Request::new(
+        "GET",
+        &format!("/scim/v2/{STRICT}/Users/{id}"),
+    ));
+    assert_eq!(
+        r.header_value("location"),
+        Some(format!("/scim/v2/{STRICT}/Users/{id}").as_str())
+    );
+}
+
 #[test]
 fn health_route_needs_no_key_and_reports_the_store() {
     let h = H::new();

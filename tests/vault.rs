@@ -449,6 +449,47 @@ fn discovery_declares_the_vault_extension_where_there_is_a_vault() {
     assert!(!router.handle(&req).body_json().to_string().contains(urn));
 }
 
+/// The vault's own routes refuse as the rest do, and only a change drains after its answer.
+#[test]
+fn vault_routes_refuse_and_only_changes_drain_after() {
+    let t = T::new(Mode::Bitwarden, json!({}));
+    let send = |m: &str, path: &str, body: Option<Value>| {
+        let (r, drained, ..) = t.send(m, path, body);
+        let detail = r.body_json()["detail"].as_str().unwrap_or("").to_string();
+        (r.status, detail, drained.map(|d| d.is_ok()))
+    };
+    let refused = |s: u16, detail: &str| (s, detail.to_string(), None);
+    assert_eq!(
+        send("GET", "/_vault/sync", None),
+        refused(405, "Method not allowed here; allowed: POST")
+    );
+    assert_eq!(
+        send("POST", "/_VAULT/Status", None),
+        refused(405, "Method not allowed here; allowed: GET")
+    );
+    assert_eq!(
+        send("POST", "/_vault/nope", None),
+        refused(
+            404,
+            "No such vault endpoint; use _vault/sync or _vault/status"
+        )
+    );
+    let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dee@example.com", "emails": [{"primary": true, "value": "dee@example.com"}]});
+    let (s, _, drained) = send("POST", "/Users", Some(user));
+    assert_eq!((s, drained), (201, Some(true)));
+    for (m, path, body) in [
+        ("GET", "/Users", None),
+        ("POST", "/.search", Some(json!({}))),
+        ("POST", "/Users/.search", Some(json!({}))),
+        ("GET", "/_vault/status", None),
+        ("POST", "/_vault/sync", None),
+        ("POST", "/_repair", None),
+    ] {
+        let (s, _, drained) = send(m, path, body);
+        assert_eq!((s, drained), (200, None), "{m} {path}");
+    }
+}
+
 #[test]
 fn delete_can_remove_and_an_expired_token_is_renewed() {
     let t = T::new(Mode::Bitwarden, json!({"on_delete": "remove"}));

@@ -1,5 +1,11 @@
-//! The one router: path prefix and organization, authentication, then the SCIM
-//! endpoints. Every outcome, including every failure, is a SCIM response.
+//! The one router: path prefix and organization, then the request's [`Route`], parsed
+//! once, which says whether a key and a body are needed; then the route's endpoint.
+//! Every answer inside an organization, including every failure, is a SCIM response;
+//! `/healthz`, outside every organization, answers plain JSON.
+
+mod route;
+
+pub use route::{Discovery, First, ResourceOp, Route, VaultOp};
 
 use crate::auth::{authenticate, unauthorized};
 use crate::cache::Cached;
@@ -33,11 +39,22 @@ pub struct Router<'a> {
     out: &'a dyn Outbound,
 }
 
-/// Where a path points, once the prefix and organization are stripped.
-struct Target<'p> {
+/// The organization a path points into, its configuration looked up once.
+struct Target<'a> {
     base: String,
     org: OrgId,
-    rest: Vec<&'p str>,
+    cfg: &'a OrgConfig,
+}
+
+/// What a routed request brings besides its route. Bulk operations fill it from their
+/// own fields.
+struct Call<'c> {
+    /// The path as the client wrote it, for a 404's detail.
+    path: &'c str,
+    query: &'c [(String, String)],
+    if_match: Option<&'c str>,
+    if_none_match: Option<&'c str>,
+    body: &'c Value,
 }
 
 fn method_not_allowed(allowed: &str) -> ScimError {
@@ -47,8 +64,13 @@ fn method_not_allowed(allowed: &str) -> ScimError {
     )
 }
 
-/// Splits `/v2/{org}/...` or `/scim/v2/{org}/...`.
-fn split_path(path: &str) -> Option<Target<'_>> {
+fn no_route(path: &str) -> ScimError {
+    ScimError::not_found(format!("No SCIM endpoint at '{path}'"))
+}
+
+/// Splits `/v2/{org}/...` or `/scim/v2/{org}/...` into the base the organization's
+/// locations use, the organization and the segments after it.
+fn split_path(path: &str) -> Option<(String, OrgId, Vec<&str>)> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (prefix, at) = match segs.as_slice() {
         [s, v, ..] if s.eq_ignore_ascii_case("scim") && v.eq_ignore_ascii_case("v2") => {
@@ -59,11 +81,11 @@ fn split_path(path: &str) -> Option<Target<'_>> {
     };
     let org_text = segs.get(at)?;
     let org = OrgId::parse(org_text)?;
-    Some(Target {
-        base: format!("{prefix}/{org_text}"),
+    Some((
+        format!("{prefix}/{org_text}"),
         org,
-        rest: segs.get(at + 1..).unwrap_or(&[]).to_vec(),
-    })
+        segs.get(at + 1..).unwrap_or(&[]).to_vec(),
+    ))
 }
 
 fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
@@ -184,6 +206,17 @@ impl<'a> Router<'a> {
         }
     }
 
+    /// The organization a request points into (401 when it has none configured here)
+    /// and the request's route there.
+    fn target<'p>(&self, req: &'p Request) -> Result<(Target<'a>, Route<'p>)> {
+        let Some((base, org, rest)) = split_path(&req.path) else {
+            return Err(ScimError::not_found(format!("No SCIM endpoint at '{}'; use /v2/{{organization}}/... or /scim/v2/{{organization}}/...", req.path)));
+        };
+        let cfg = self.config.orgs.get(&org).ok_or_else(unauthorized)?;
+        let route = Route::parse(&req.method, &rest);
+        Ok((Target { base, org, cfg }, route))
+    }
+
     /// The drain after a request's answer has been sent: for an authenticated change to
     /// an organization with a vault, on stores with atomics (without them, concurrent
     /// drains could share a create claim: the edge delivers from `_vault/sync` alone).
@@ -193,63 +226,42 @@ impl<'a> Router<'a> {
         req: &Request,
         resp: &Response,
     ) -> Option<std::result::Result<vault::Report, String>> {
-        if resp.status >= 400
-            || !self.store.atomic()
-            || !matches!(
-                req.method.to_ascii_uppercase().as_str(),
-                "POST" | "PUT" | "PATCH" | "DELETE"
-            )
-        {
+        if resp.status >= 400 || !self.store.atomic() {
             return None;
         }
-        let target = split_path(&req.path)?;
-        if target
-            .rest
-            .iter()
-            .any(|s| s.starts_with('_') || s.eq_ignore_ascii_case(".search"))
-        {
-            return None;
-        }
-        let org_cfg = self.config.orgs.get(&target.org)?;
-        let v = org_cfg
+        let (t, route) = self.target(req).ok()?;
+        let v = t
+            .cfg
             .vault
             .as_ref()
-            .filter(|v| v.after_request_calls > 0)?;
+            .filter(|v| route.drains_after() && v.after_request_calls > 0)?;
         Some(
-            vault::drain(
-                &self.env(),
-                &target.org,
-                org_cfg,
-                v,
-                vault::Trigger::AfterRequest,
-            )
-            .map_err(|e| e.to_string()),
+            vault::drain(&self.env(), &t.org, t.cfg, v, vault::Trigger::AfterRequest)
+                .map_err(|e| e.to_string()),
         )
     }
 
+    /// `/_vault/{op}`, including the refusals there: an organization without a vault
+    /// hears that before anything else.
     fn vault_route(
         &self,
         t: &Target<'_>,
-        method: &str,
+        route: Route<'_>,
         q: &[(String, String)],
     ) -> Result<Response> {
-        let org_cfg = self.config.orgs.get(&t.org).ok_or_else(unauthorized)?;
-        let Some(v) = org_cfg.vault.as_ref() else {
+        let Some(v) = t.cfg.vault.as_ref() else {
             return Err(ScimError::not_found(
                 "This organization has no vault configured (organizations.<id>.vault)",
             ));
         };
-        match (
-            t.rest.get(1).map(|s| s.to_ascii_lowercase()).as_deref(),
-            method,
-        ) {
-            (Some("sync"), "POST") => {
+        match route {
+            Route::Vault(VaultOp::Sync) => {
                 let reconcile = param(q, "reconcile")
                     .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
                 let report = vault::drain(
                     &self.env(),
                     &t.org,
-                    org_cfg,
+                    t.cfg,
                     v,
                     vault::Trigger::Sync { reconcile },
                 )?;
@@ -258,12 +270,11 @@ impl<'a> Router<'a> {
                     &serde_json::to_value(&report).unwrap_or(Value::Null),
                 ))
             }
-            (Some("status"), "GET") => Ok(Response::json(
+            Route::Vault(VaultOp::Status) => Ok(Response::json(
                 200,
-                &vault::status(&self.env(), &t.org, org_cfg, v)?,
+                &vault::status(&self.env(), &t.org, t.cfg, v)?,
             )),
-            (Some("sync"), _) => Err(method_not_allowed("POST")),
-            (Some("status"), _) => Err(method_not_allowed("GET")),
+            Route::NotAllowed { allow, .. } => Err(method_not_allowed(allow)),
             _ => Err(ScimError::not_found(
                 "No such vault endpoint; use _vault/sync or _vault/status",
             )),
@@ -278,50 +289,44 @@ impl<'a> Router<'a> {
         }
     }
 
-    fn authenticate(&self, req: &Request, org: &OrgId) -> Result<&'a OrgConfig> {
-        let org_cfg = self.config.orgs.get(org).ok_or_else(unauthorized)?;
-        authenticate(req.header_values("authorization"), &org_cfg.keys)?;
-        Ok(org_cfg)
-    }
-
     fn try_handle(&self, req: &Request) -> Result<Response> {
         if health::is_health(&req.path) {
             return Ok(health::check(&req.method, self.store));
         }
-        let Some(target) = split_path(&req.path) else {
-            return Err(ScimError::not_found(format!("No SCIM endpoint at '{}'; use /v2/{{organization}}/... or /scim/v2/{{organization}}/...", req.path)));
-        };
-        let org_cfg = self.authenticate(req, &target.org)?;
+        let (t, route) = self.target(req)?;
+        if route.needs_key() {
+            authenticate(req.header_values("authorization"), &t.cfg.keys)?;
+        }
         let store = Cached::new(self.store);
         let svc = Service::new(
             &store,
             self.clock,
             self.ids,
-            target.org.clone(),
-            org_cfg.policy,
-            target.base.clone(),
+            t.org.clone(),
+            t.cfg.policy,
+            t.base.clone(),
             &self.config.limits,
         )
-        .with_vault(org_cfg.vault.is_some());
-        let method = req.method.to_ascii_uppercase();
-        // Only endpoints that take a body read one: the others answer 405 or 404 first.
-        let takes_body = target.rest.first().is_some_and(|s| {
-            ["users", "groups", ".search", "bulk"]
-                .iter()
-                .any(|e| s.eq_ignore_ascii_case(e))
-        });
-        let body = if takes_body && matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+        .with_vault(t.cfg.vault.is_some());
+        let body = if route.takes_body() {
             check_json_type(req.header_value("content-type"))?;
-            Some(parse_body(
+            parse_body(
                 &req.body,
                 self.config.limits.max_payload,
                 self.config.limits.max_depth,
-            )?)
+            )?
         } else {
-            None
+            Value::Null
         };
         let query = parse_query(&req.query);
-        let out = self.dispatch(&svc, &target, &method, &query, req, body.as_ref());
+        let call = Call {
+            path: &req.path,
+            query: &query,
+            if_match: req.header_value("if-match"),
+            if_none_match: req.header_value("if-none-match"),
+            body: &body,
+        };
+        let out = self.dispatch(&svc, &t, route, &call);
         // Marked again once written: a drain that took the first mark before the write
         // landed cannot take this one.
         svc.remark()?;
@@ -332,157 +337,69 @@ impl<'a> Router<'a> {
         &self,
         svc: &Service<'_>,
         t: &Target<'_>,
-        method: &str,
-        q: &[(String, String)],
-        req: &Request,
-        body: Option<&Value>,
+        route: Route<'_>,
+        call: &Call<'_>,
     ) -> Result<Response> {
-        let seg = |i: usize| t.rest.get(i).map(|s| s.to_ascii_lowercase());
-        let empty = Value::Null;
-        let body = body.unwrap_or(&empty);
-        let if_match = req.header_value("if-match");
-        let kind = match seg(0).as_deref() {
-            Some("users") => Some(ResourceKind::User),
-            Some("groups") => Some(ResourceKind::Group),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            let proj = projection_of(q);
-            return match (t.rest.len(), t.rest.get(1), method) {
-                (1, _, "GET") => {
-                    let lq = list_query(
-                        param(q, "filter"),
-                        parse_index("startIndex", param(q, "startIndex"))?,
-                        parse_index("count", param(q, "count"))?,
-                        param(q, "sortBy"),
-                        param(q, "sortOrder"),
-                        proj,
-                    )?;
-                    Ok(Response::json(200, &svc.list(kind, &lq)?))
-                }
-                (1, _, "POST") => Ok(outcome_response(match kind {
-                    ResourceKind::User => svc.create_user(body, &proj)?,
-                    ResourceKind::Group => svc.create_group(body, &proj)?,
-                })),
-                (1, _, _) => Err(method_not_allowed("GET, POST")),
-                (2, Some(s), "POST") if s.eq_ignore_ascii_case(".search") => {
-                    let lq = search_query(body)?;
-                    Ok(Response::json(200, &svc.list(kind, &lq)?))
-                }
-                (2, Some(s), _) if s.eq_ignore_ascii_case(".search") => {
-                    Err(method_not_allowed("POST"))
-                }
-                (2, Some(id), "GET") => {
-                    if let Some(inm) = req.header_value("if-none-match") {
-                        let v = svc.version(kind, id)?;
-                        if etag_list_matches(inm, &v) {
-                            return Ok(Response {
-                                status: 304,
-                                headers: vec![("etag".into(), v)],
-                                ..Response::default()
-                            });
-                        }
-                    }
-                    Ok(outcome_response(match kind {
-                        ResourceKind::User => svc.get_user(id, &proj)?,
-                        ResourceKind::Group => svc.get_group(id, &proj)?,
-                    }))
-                }
-                (2, Some(id), "PUT") => Ok(outcome_response(match kind {
-                    ResourceKind::User => svc.replace_user(id, body, if_match, &proj)?,
-                    ResourceKind::Group => svc.replace_group(id, body, if_match, &proj)?,
-                })),
-                (2, Some(id), "PATCH") => Ok(outcome_response(match kind {
-                    ResourceKind::User => svc.patch_user(id, body, if_match, &proj)?,
-                    ResourceKind::Group => svc.patch_group(id, body, if_match, &proj)?,
-                })),
-                (2, Some(id), "DELETE") => Ok(outcome_response(match kind {
-                    ResourceKind::User => svc.delete_user(id, if_match)?,
-                    ResourceKind::Group => svc.delete_group(id, if_match)?,
-                })),
-                (2, _, _) => Err(method_not_allowed("GET, PUT, PATCH, DELETE")),
-                _ => Err(self.no_route(req)),
-            };
+        match route {
+            Route::Resource(kind, op) => resource(svc, kind, op, call),
+            Route::Search(Some(kind)) => {
+                let lq = search_query(call.body)?;
+                Ok(Response::json(200, &svc.list(kind, &lq)?))
+            }
+            Route::Search(None) => {
+                let lq = search_query(call.body)?;
+                Ok(Response::json(200, &self.root_search(svc, &lq)?))
+            }
+            Route::Bulk => self.bulk(svc, t, call.body),
+            Route::Discovery(d) => self.discovery(t, d),
+            Route::Repair => Ok(Response::json(200, &svc.repair()?)),
+            Route::Me => Err(ScimError::new(
+                ErrorKind::NotImplemented,
+                "/Me is not supported: keys belong to organizations, not users",
+            )),
+            Route::Vault(_)
+            | Route::NotAllowed {
+                first: First::Vault,
+                ..
+            }
+            | Route::Unknown(First::Vault) => self.vault_route(t, route, call.query),
+            Route::NotAllowed { allow, .. } => Err(method_not_allowed(allow)),
+            Route::Unknown(_) => Err(no_route(call.path)),
         }
-        let get_only = |r: Result<Value>| -> Result<Response> {
-            if method != "GET" {
-                return Err(method_not_allowed("GET"));
-            }
-            r.map(|v| Response::json(200, &v))
-        };
-        let vault = self
-            .config
-            .orgs
-            .get(&t.org)
-            .is_some_and(|o| o.vault.is_some());
-        match (seg(0).as_deref(), t.rest.len()) {
-            (Some("serviceproviderconfig"), 1) => {
-                get_only(Ok(self.service_provider_config(&t.base)))
-            }
-            (Some("resourcetypes"), 1) => get_only(Ok(list_response(
+    }
+
+    fn discovery(&self, t: &Target<'_>, d: Discovery<'_>) -> Result<Response> {
+        let vault = t.cfg.vault.is_some();
+        let found = match d {
+            Discovery::ServiceProviderConfig => self.service_provider_config(&t.base),
+            Discovery::ResourceTypes => list_response(
                 2,
                 1,
                 vec![
                     ResourceKind::User.resource_type_json(&t.base, vault),
                     ResourceKind::Group.resource_type_json(&t.base, vault),
                 ],
-            ))),
-            (Some("resourcetypes"), 2) => get_only(
-                [ResourceKind::User, ResourceKind::Group]
-                    .into_iter()
-                    .find(|k| {
-                        t.rest
-                            .get(1)
-                            .is_some_and(|n| n.eq_ignore_ascii_case(k.name()))
-                    })
-                    .map(|k| k.resource_type_json(&t.base, vault))
-                    .ok_or_else(|| ScimError::not_found("No such resource type")),
             ),
-            (Some("schemas"), 1) => {
+            Discovery::ResourceType(name) => [ResourceKind::User, ResourceKind::Group]
+                .into_iter()
+                .find(|k| name.eq_ignore_ascii_case(k.name()))
+                .map(|k| k.resource_type_json(&t.base, vault))
+                .ok_or_else(|| ScimError::not_found("No such resource type"))?,
+            Discovery::Schemas => {
                 let all = discovered_schemas(vault);
-                get_only(Ok(list_response(
+                list_response(
                     all.len(),
                     1,
                     all.iter().map(|s| s.to_json(&t.base)).collect(),
-                )))
+                )
             }
-            (Some("schemas"), 2) => get_only(
-                discovered_schemas(vault)
-                    .into_iter()
-                    .find(|s| t.rest.get(1).is_some_and(|n| n.eq_ignore_ascii_case(s.id)))
-                    .map(|s| s.to_json(&t.base))
-                    .ok_or_else(|| ScimError::not_found("No such schema")),
-            ),
-            (Some(".search"), 1) => {
-                if method != "POST" {
-                    return Err(method_not_allowed("POST"));
-                }
-                let lq = search_query(body)?;
-                Ok(Response::json(200, &self.root_search(svc, &lq)?))
-            }
-            (Some("_vault"), 2) => self.vault_route(t, method, q),
-            (Some("_repair"), 1) => {
-                if method != "POST" {
-                    return Err(method_not_allowed("POST"));
-                }
-                Ok(Response::json(200, &svc.repair()?))
-            }
-            (Some("bulk"), 1) => {
-                if method != "POST" {
-                    return Err(method_not_allowed("POST"));
-                }
-                self.bulk(svc, t, body)
-            }
-            (Some("me"), _) => Err(ScimError::new(
-                ErrorKind::NotImplemented,
-                "/Me is not supported: keys belong to organizations, not users",
-            )),
-            _ => Err(self.no_route(req)),
-        }
-    }
-
-    fn no_route(&self, req: &Request) -> ScimError {
-        ScimError::not_found(format!("No SCIM endpoint at '{}'", req.path))
+            Discovery::Schema(id) => discovered_schemas(vault)
+                .into_iter()
+                .find(|s| id.eq_ignore_ascii_case(s.id))
+                .map(|s| s.to_json(&t.base))
+                .ok_or_else(|| ScimError::not_found("No such schema"))?,
+        };
+        Ok(Response::json(200, &found))
     }
 
     fn service_provider_config(&self, base: &str) -> Value {
@@ -684,22 +601,14 @@ impl<'a> Router<'a> {
             )));
         }
         let data = get_ci(op, "data").map(|d| resolve_refs(d, ids));
-        let mut inner = Request {
-            method: method.clone(),
-            path: format!("{}/{}", t.base, segs.join("/")),
-            query: String::new(),
-            headers: Vec::new(),
-            body: Vec::new(),
+        let call = Call {
+            path,
+            query: &[],
+            if_match: get_ci(op, "version").and_then(Value::as_str),
+            if_none_match: None,
+            body: data.as_ref().unwrap_or(&Value::Null),
         };
-        if let Some(v) = get_ci(op, "version").and_then(Value::as_str) {
-            inner.headers.push(("if-match".into(), v.to_string()));
-        }
-        let inner_target = Target {
-            base: t.base.clone(),
-            org: t.org.clone(),
-            rest: segs.clone(),
-        };
-        let resp = match self.dispatch(svc, &inner_target, &method, &[], &inner, data.as_ref()) {
+        let resp = match self.dispatch(svc, t, Route::parse(&method, &segs), &call) {
             Ok(r) => r,
             Err(e) => return fail(e),
         };
@@ -719,6 +628,64 @@ impl<'a> Router<'a> {
             cause: resp.cause,
         }
     }
+}
+
+/// One resource route: a page, a create, or one resource read, replaced, patched or
+/// deleted.
+fn resource(
+    svc: &Service<'_>,
+    kind: ResourceKind,
+    op: ResourceOp<'_>,
+    call: &Call<'_>,
+) -> Result<Response> {
+    let (q, body, if_match) = (call.query, call.body, call.if_match);
+    let proj = projection_of(q);
+    let outcome = match op {
+        ResourceOp::List => {
+            let lq = list_query(
+                param(q, "filter"),
+                parse_index("startIndex", param(q, "startIndex"))?,
+                parse_index("count", param(q, "count"))?,
+                param(q, "sortBy"),
+                param(q, "sortOrder"),
+                proj,
+            )?;
+            return Ok(Response::json(200, &svc.list(kind, &lq)?));
+        }
+        ResourceOp::Create => match kind {
+            ResourceKind::User => svc.create_user(body, &proj)?,
+            ResourceKind::Group => svc.create_group(body, &proj)?,
+        },
+        ResourceOp::Get(id) => {
+            if let Some(inm) = call.if_none_match {
+                let v = svc.version(kind, id)?;
+                if etag_list_matches(inm, &v) {
+                    return Ok(Response {
+                        status: 304,
+                        headers: vec![("etag".into(), v)],
+                        ..Response::default()
+                    });
+                }
+            }
+            match kind {
+                ResourceKind::User => svc.get_user(id, &proj)?,
+                ResourceKind::Group => svc.get_group(id, &proj)?,
+            }
+        }
+        ResourceOp::Replace(id) => match kind {
+            ResourceKind::User => svc.replace_user(id, body, if_match, &proj)?,
+            ResourceKind::Group => svc.replace_group(id, body, if_match, &proj)?,
+        },
+        ResourceOp::Patch(id) => match kind {
+            ResourceKind::User => svc.patch_user(id, body, if_match, &proj)?,
+            ResourceKind::Group => svc.patch_group(id, body, if_match, &proj)?,
+        },
+        ResourceOp::Delete(id) => match kind {
+            ResourceKind::User => svc.delete_user(id, if_match)?,
+            ResourceKind::Group => svc.delete_group(id, if_match)?,
+        },
+    };
+    Ok(outcome_response(outcome))
 }
 
 struct BulkOutcome {
