@@ -3,6 +3,7 @@
 //! headers, JSON bodies with limits.
 
 use crate::error::{ErrorKind, Result, ScimError};
+use crate::filter::get_ci;
 use serde_json::Value;
 
 /// The SCIM media type.
@@ -225,6 +226,25 @@ pub fn check_json_type(content_type: Option<&str>) -> Result<()> {
     }
 }
 
+/// Refuses (400 `invalidValue`) a request message whose `schemas` does not list `urn`,
+/// in any case. A message without `schemas` passes unless they are `required`.
+pub fn check_schemas(body: &Value, urn: &str, required: bool) -> Result<()> {
+    let listed = match get_ci(body, "schemas") {
+        None => !required,
+        Some(s) => s.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(urn)))
+        }),
+    };
+    if listed {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_value(format!(
+            "'schemas' must contain '{urn}'"
+        )))
+    }
+}
+
 /// Parses a request body: size, nesting and syntax checked, in that order.
 pub fn parse_body(body: &[u8], max_payload: usize, max_depth: usize) -> Result<Value> {
     if body.len() > max_payload {
@@ -301,6 +321,23 @@ mod tests {
         assert!(is_json_type("application/scim+json; charset=utf-8"));
         assert!(is_json_type("Application/JSON"));
         assert!(!is_json_type("text/plain"));
+    }
+
+    #[test]
+    fn a_message_must_list_its_schema_when_it_lists_any() {
+        let urn = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+        let refused = Err(ScimError::invalid_value(format!(
+            "'schemas' must contain '{urn}'"
+        )));
+        let listed = serde_json::json!({"Schemas": [urn.to_uppercase()]});
+        assert_eq!(check_schemas(&listed, urn, true), Ok(()));
+        let none = serde_json::json!({});
+        assert_eq!(check_schemas(&none, urn, false), Ok(()));
+        assert_eq!(check_schemas(&none, urn, true), refused);
+        let other = serde_json::json!({"schemas": ["urn:x"]});
+        assert_eq!(check_schemas(&other, urn, false), refused);
+        let not_a_list = serde_json::json!({"schemas": urn});
+        assert_eq!(check_schemas(&not_a_list, urn, false), refused);
     }
 
     #[test]

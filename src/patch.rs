@@ -4,6 +4,7 @@
 
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::{get_ci, parse_patch_path, AttrPath, CompValue, CompareOp, Filter, PatchPath};
+use crate::http::check_schemas;
 use crate::schema::{AttrDef, AttrType, Mutability, ResourceKind};
 use serde_json::{Map, Value};
 
@@ -39,19 +40,7 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
             "The request body must be a JSON object",
         ));
     };
-    if let Some(s) = get_ci(body, "schemas") {
-        let ok = s.as_array().is_some_and(|a| {
-            a.iter().any(|u| {
-                u.as_str()
-                    .is_some_and(|u| u.eq_ignore_ascii_case(PATCH_URN))
-            })
-        });
-        if !ok {
-            return Err(ScimError::invalid_value(format!(
-                "'schemas' must contain '{PATCH_URN}'"
-            )));
-        }
-    }
+    check_schemas(body, PATCH_URN, false)?;
     for k in obj.keys() {
         if !k.eq_ignore_ascii_case("schemas") && !k.eq_ignore_ascii_case("Operations") {
             return Err(ScimError::invalid_value(format!(

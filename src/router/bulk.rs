@@ -4,7 +4,7 @@
 use super::{Call, Route, Router, Target};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::get_ci;
-use crate::http::Response;
+use crate::http::{check_schemas, Response};
 use crate::service::Service;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -16,19 +16,7 @@ impl Router<'_> {
     /// A bulk request; the causes of failed operations go to the response's log, one
     /// line each, since the client only sees their generic details.
     pub(super) fn bulk(&self, svc: &Service<'_>, t: &Target<'_>, body: &Value) -> Result<Response> {
-        let schemas_ok = get_ci(body, "schemas")
-            .and_then(Value::as_array)
-            .is_some_and(|a| {
-                a.iter().any(|s| {
-                    s.as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST_URN))
-                })
-            });
-        if !schemas_ok {
-            return Err(ScimError::invalid_value(format!(
-                "'schemas' must contain '{BULK_REQUEST_URN}'"
-            )));
-        }
+        check_schemas(body, BULK_REQUEST_URN, true)?;
         let Some(Value::Array(ops)) = get_ci(body, "Operations") else {
             return Err(ScimError::invalid_value("'Operations' must be an array"));
         };

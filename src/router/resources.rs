@@ -5,7 +5,7 @@
 use super::{param, Call, ResourceOp, Router};
 use crate::error::{ErrorKind, Result, ScimError};
 use crate::filter::get_ci;
-use crate::http::Response;
+use crate::http::{check_schemas, Response};
 use crate::resource::Projection;
 use crate::schema::ResourceKind;
 use crate::service::{etag_list_matches, list_response, ListQuery, Outcome, Service};
@@ -208,19 +208,7 @@ fn search_query(body: &Value) -> Result<ListQuery> {
             "The request body must be a JSON object",
         ));
     };
-    if let Some(s) = get_ci(body, "schemas") {
-        let ok = s.as_array().is_some_and(|a| {
-            a.iter().any(|u| {
-                u.as_str()
-                    .is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_URN))
-            })
-        });
-        if !ok {
-            return Err(ScimError::invalid_value(format!(
-                "'schemas' must contain '{SEARCH_URN}'"
-            )));
-        }
-    }
+    check_schemas(body, SEARCH_URN, false)?;
     let int = |name: &str| -> Result<Option<i64>> {
         match get_ci(body, name) {
             None | Some(Value::Null) => Ok(None),
