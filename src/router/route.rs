@@ -1,7 +1,7 @@
 //! What a request asks of an organization, parsed once from its method and the path
-//! after the organization. The route then says what it needs (a key, a body), whether
-//! the vault drains after its answer, and its template for logs; nothing else in the
-//! router looks at the method or the path segments again.
+//! after the organization: [`Route::parse`] is the one place that reads them. The route
+//! then says what it needs (a key, a body), whether the vault drains after its answer,
+//! and its template for logs.
 
 use crate::schema::ResourceKind;
 
