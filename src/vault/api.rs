@@ -143,6 +143,53 @@ pub struct ApiGroup {
     pub external_id: Option<String>,
 }
 
+/// What the vault answered a call with. A 5xx, a 429 and a refused token never get here:
+/// the connection sorts those out first (see [`Conn::call`]).
+#[derive(Debug)]
+pub enum Answer {
+    /// 2xx, with its body.
+    Done(OutResponse),
+    /// 404: no such member or group (removed by hand).
+    NotFound,
+    /// Refused, in the vault's words (400 "Seat limit has been reached.", …).
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The vault's message.
+        message: String,
+    },
+}
+
+impl Answer {
+    fn of(r: OutResponse) -> Answer {
+        match r.status {
+            200..=299 => Answer::Done(r),
+            404 => Answer::NotFound,
+            status => Answer::Refused {
+                status,
+                message: r.message(),
+            },
+        }
+    }
+
+    /// The body read as `T`, when the call succeeded and the body is one.
+    pub fn read<T: DeserializeOwned>(&self) -> Option<T> {
+        match self {
+            Answer::Done(r) => serde_json::from_slice(&r.body).ok(),
+            _ => None,
+        }
+    }
+
+    /// Why the call did not succeed, for a problem's text.
+    pub fn message(&self) -> String {
+        match self {
+            Answer::Done(_) => String::new(),
+            Answer::NotFound => "not found in the vault (404)".into(),
+            Answer::Refused { message, .. } => message.clone(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct List<T> {
     #[serde(default = "Vec::new")]
@@ -151,30 +198,22 @@ struct List<T> {
 
 impl Conn<'_> {
     /// Sends a Public API call.
-    pub fn api(&mut self, call: Api<'_>) -> Result<OutResponse, Fail> {
+    pub fn api(&mut self, call: Api<'_>) -> Result<Answer, Fail> {
         self.call(call.method(), &call.path(), call.body().as_ref())
+            .map(Answer::of)
     }
 
     /// A Public API list (`{"object": "list", "data": [..]}`): every item, unpaged.
     pub fn api_list<T: DeserializeOwned>(&mut self, call: Api<'_>) -> Result<Vec<T>, Fail> {
-        let r = self.api(call)?;
-        if r.status != 200 {
-            return Err(Fail::Vault(format!(
-                "listing {}: {} {}",
-                call.template(),
-                r.status,
-                r.message()
-            )));
+        let listing =
+            |m: &dyn std::fmt::Display| Fail::Vault(format!("listing {}: {m}", call.template()));
+        match self.api(call)? {
+            Answer::Done(r) => serde_json::from_slice::<List<T>>(&r.body)
+                .map(|l| l.data)
+                .map_err(|e| listing(&e)),
+            other => Err(listing(&other.message())),
         }
-        serde_json::from_slice::<List<T>>(&r.body)
-            .map(|l| l.data)
-            .map_err(|e| Fail::Vault(format!("listing {}: {e}", call.template())))
     }
-}
-
-/// An answer's body read as `T` (`None` when it is not one).
-pub fn read<T: DeserializeOwned>(r: &OutResponse) -> Option<T> {
-    serde_json::from_slice(&r.body).ok()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! `PUT public/groups/{id}/member-ids`.
 
 use super::address::refusal;
-use super::api::{read, Api, ApiGroup, ApiMember};
+use super::api::{Answer, Api, ApiGroup, ApiMember};
 use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
 use super::member::Found;
@@ -99,9 +99,8 @@ impl Drain<'_, '_> {
             return match self.cfg.on_delete {
                 crate::config::vault::OnDelete::Remove => {
                     let at = self.conn.now();
-                    let r = self.conn.api(Api::Remove(&vid))?;
-                    if r.status != 200 && r.status != 404 {
-                        return Ok(Step::Rejected(r.message()));
+                    if let a @ Answer::Refused { .. } = self.conn.api(Api::Remove(&vid))? {
+                        return Ok(Step::Rejected(a.message()));
                     }
                     self.unlink(id, item, Source::Delivery, at)?;
                     Ok(Step::Done)
@@ -137,10 +136,10 @@ impl Drain<'_, '_> {
                         email: &w.email,
                         ext,
                     };
-                    let r = self.conn.api(invite)?;
-                    match r.status {
-                        200 => {
-                            let Some(f) = read::<ApiMember>(&r).as_ref().map(found) else {
+                    let a = self.conn.api(invite)?;
+                    match &a {
+                        Answer::Done(_) => {
+                            let Some(f) = a.read::<ApiMember>().as_ref().map(found) else {
                                 return Err(Fail::Vault(
                                     "the vault's member answer has no id".into(),
                                 ));
@@ -148,13 +147,17 @@ impl Drain<'_, '_> {
                             self.link(id, item, &f, Source::Delivery, at)?;
                             self.report.invited += 1;
                         }
-                        400 if r.message().contains("already") => {
+                        // Bitwarden's "This user has already been invited.": linked.
+                        Answer::Refused {
+                            status: 400,
+                            message,
+                        } if message.contains("already") => {
                             match self.find_member(&w.email, ext)? {
                                 Some(f) => self.link(id, item, &f, Source::Delivery, at)?,
-                                None => return Ok(Step::Rejected(r.message())),
+                                None => return Ok(Step::Rejected(a.message())),
                             }
                         }
-                        _ => return Ok(Step::Rejected(r.message())),
+                        _ => return Ok(Step::Rejected(a.message())),
                     }
                 }
             }
@@ -183,25 +186,24 @@ impl Drain<'_, '_> {
             return Ok(Step::Done);
         }
         let at = self.conn.now();
-        let r = self.conn.api(if active {
+        let a = self.conn.api(if active {
             Api::Restore(vid)
         } else {
             Api::Revoke(vid)
         })?;
-        match r.status {
-            200 => {}
-            404 => {
-                // Removed in the vault: invited again on the next pass if still wanted.
+        match a {
+            Answer::Done(_) => {}
+            Answer::NotFound => {
+                // Removed in the vault: invited again at once if still wanted.
                 self.unlink(id, item, Source::Delivery, at)?;
                 return Ok(if active { Step::Again } else { Step::Done });
             }
-            _ => {
+            Answer::Refused { .. } => {
                 // Already in that state, or refused (seats): the member says which.
-                let g = self.conn.api(Api::Member(vid))?;
-                let status = read::<ApiMember>(&g).map(|m| m.status);
-                match status {
-                    Some(s) if (s != -1) == active => {}
-                    _ => return Ok(Step::Rejected(r.message())),
+                let m = self.conn.api(Api::Member(vid))?.read::<ApiMember>();
+                match m.map(|m| MemberStatus::from_bitwarden(m.status)) {
+                    Some(s) if (s != MemberStatus::Revoked) == active => {}
+                    _ => return Ok(Step::Rejected(a.message())),
                 }
             }
         }
@@ -212,9 +214,10 @@ impl Drain<'_, '_> {
         }
         // A restore brings back the status before the revoke: the member says which.
         let at = self.conn.now();
-        let g = self.conn.api(Api::Member(vid))?;
-        let status = read::<ApiMember>(&g).map(|m| m.status);
-        let seen = status.map_or(MemberStatus::Invited, MemberStatus::from_bitwarden);
+        let m = self.conn.api(Api::Member(vid))?.read::<ApiMember>();
+        let seen = m.map_or(MemberStatus::Invited, |m| {
+            MemberStatus::from_bitwarden(m.status)
+        });
         self.observe(id, seen, Source::Delivery, at)?;
         Ok(Step::Done)
     }
@@ -228,9 +231,8 @@ impl Drain<'_, '_> {
     ) -> Result<Step, Fail> {
         let Some(g) = want else {
             if let Some(vid) = item.vid.clone() {
-                let r = self.conn.api(Api::DeleteGroup(&vid))?;
-                if r.status != 200 && r.status != 404 {
-                    return Ok(Step::Rejected(r.message()));
+                if let a @ Answer::Refused { .. } = self.conn.api(Api::DeleteGroup(&vid))? {
+                    return Ok(Step::Rejected(a.message()));
                 }
                 item.vid = None;
             }
@@ -248,11 +250,11 @@ impl Drain<'_, '_> {
             }
             if item.vid.is_none() {
                 let create = Api::CreateGroup { name: &g.name, ext };
-                let r = self.conn.api(create)?;
-                if r.status != 200 {
-                    return Ok(Step::Rejected(r.message()));
+                let a = self.conn.api(create)?;
+                if !matches!(a, Answer::Done(_)) {
+                    return Ok(Step::Rejected(a.message()));
                 }
-                item.vid = read::<ApiGroup>(&r).map(|g| g.id);
+                item.vid = a.read::<ApiGroup>().map(|g| g.id);
                 item.linked_at = self.conn.now();
                 item.sent = Some(named.clone());
             }
@@ -267,12 +269,10 @@ impl Drain<'_, '_> {
                 name: &g.name,
                 ext,
             };
-            let r = self.conn.api(update)?;
-            if r.status == 404 {
-                return Ok(lost_group(item));
-            }
-            if r.status != 200 {
-                return Ok(Step::Rejected(r.message()));
+            match self.conn.api(update)? {
+                Answer::Done(_) => {}
+                Answer::NotFound => return Ok(lost_group(item)),
+                a => return Ok(Step::Rejected(a.message())),
             }
             item.sent = Some(named);
         }
@@ -297,23 +297,21 @@ impl Drain<'_, '_> {
         if item.members.as_deref() != Some(members.as_str()) {
             // The set is replaced whole: members put there in the vault by hand (owners,
             // admins, people scim-edge does not manage) are kept.
-            let r = self.conn.api(Api::GroupMembers(&vid))?;
-            if r.status == 404 {
-                return Ok(lost_group(item));
-            }
-            let current: Vec<String> = read(&r).unwrap_or_default();
+            let current: Vec<String> = match self.conn.api(Api::GroupMembers(&vid))? {
+                a @ Answer::Done(_) => a.read().unwrap_or_default(),
+                Answer::NotFound => return Ok(lost_group(item)),
+                a => return Ok(Step::Rejected(a.message())),
+            };
             let mut set = vids.clone();
             set.extend(
                 current
                     .into_iter()
                     .filter(|m| !item.member_vids.contains(m) && !vids.contains(m)),
             );
-            let r = self.conn.api(Api::SetGroupMembers(&vid, &set))?;
-            if r.status == 404 {
-                return Ok(lost_group(item));
-            }
-            if r.status != 200 {
-                return Ok(Step::Rejected(r.message()));
+            match self.conn.api(Api::SetGroupMembers(&vid, &set))? {
+                Answer::Done(_) => {}
+                Answer::NotFound => return Ok(lost_group(item)),
+                a => return Ok(Step::Rejected(a.message())),
             }
             item.members = Some(members);
             item.member_vids = vids;

@@ -5,7 +5,7 @@
 //! of truth (`heal`): a member revoked by hand is restored, one removed is invited again,
 //! a group renamed by hand is named back, members taken out of a group are put back.
 
-use super::api::{read, Api, ApiGroup, ApiMember};
+use super::api::{Api, ApiGroup, ApiMember};
 use super::bitwarden::found;
 use super::conn::{store_fail, Fail};
 use super::drain::Drain;
@@ -171,11 +171,10 @@ impl Drain<'_, '_> {
             };
             checked += 1;
             meta.group_cursor = id.clone();
-            let r = self.conn.api(Api::GroupMembers(&vid))?;
-            if r.status != 200 {
+            let a = self.conn.api(Api::GroupMembers(&vid))?;
+            let Some(current) = a.read::<Vec<String>>() else {
                 continue;
-            }
-            let current: Vec<String> = read(&r).unwrap_or_default();
+            };
             let gone = item
                 .member_vids
                 .iter()
