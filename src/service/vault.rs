@@ -76,6 +76,9 @@ impl<'a> Service<'a> {
     /// Adds the vault extension (see [`crate::schema::VAULT_SCHEMA`]) to a rendered user.
     pub(super) fn add_vault_status(&self, id: &str, doc: &mut Map<String, Value>) -> Result<()> {
         let keys = VaultKeys(&self.org);
+        // One batch for both, unless a list's prefetch already read them.
+        self.store
+            .prefetch(&[keys.item(Kind::User, id), keys.observed(id)]);
         let item: Item = load(self.store, &keys.item(Kind::User, id))?;
         let seen = observed(self.store, &keys, id)?;
         let mut ext = Map::new();
