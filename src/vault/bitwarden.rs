@@ -35,11 +35,6 @@ fn lost_group(item: &mut Item) -> Step {
     Step::Again
 }
 
-/// The state a user's delivery is compared with.
-pub fn user_digest(w: &UserWant) -> String {
-    digest(&json!([w.email.to_lowercase(), w.external_id, w.active]))
-}
-
 impl Drain<'_, '_> {
     /// The vault's member with this externalId, else this email (case-insensitive).
     pub(super) fn find_member(&mut self, email: &str, ext: &str) -> Result<Option<Found>, Fail> {

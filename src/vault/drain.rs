@@ -110,6 +110,12 @@ impl<'s, 'a> Drain<'s, 'a> {
     }
 }
 
+/// The state a user's delivery is compared with: its address, externalId and whether it
+/// is active.
+fn user_digest(w: &UserWant) -> String {
+    crate::delivery::digest(&json!([w.email.to_lowercase(), w.external_id, w.active]))
+}
+
 /// A resource's wanted state as JSON (`null` when it is gone).
 fn want_in(svc: &Service<'_>, kind: Kind, id: &str) -> Result<Value> {
     Ok(match kind {
@@ -296,9 +302,7 @@ impl<'s, 'a> Drain<'s, 'a> {
                 Kind::User => {
                     let w = self.svc.user_want(id).map_err(store_fail)?;
                     want = user_value(w.as_ref());
-                    let d = w
-                        .as_ref()
-                        .map_or_else(|| "gone".to_string(), super::bitwarden::user_digest);
+                    let d = w.as_ref().map_or_else(|| "gone".to_string(), user_digest);
                     if item.sent.as_deref() == Some(d.as_str()) && !item.parked {
                         Step::Done
                     } else {
