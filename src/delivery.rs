@@ -226,14 +226,37 @@ pub fn observed(store: &dyn Store, keys: &VaultKeys<'_>, id: &str) -> Result<Opt
 /// Records an observation of user `id`'s member unless a newer one is stored; one that
 /// says what the stored one says is not written. Whether it was written.
 pub fn observe(store: &dyn Store, keys: &VaultKeys<'_>, id: &str, seen: Observed) -> Result<bool> {
-    let key = keys.observed(id);
-    store.forget(std::slice::from_ref(&key));
-    let stored = observed(store, keys, id)?;
-    if stored.is_some_and(|s| s.at > seen.at || s.status == seen.status) {
-        return Ok(false);
+    Ok(observe_all(store, keys, &[(id, seen)])? == 1)
+}
+
+/// [`observe`] for many users: the stored observations are read fresh a hundred to a
+/// batch, and what is newer is written in one batch each. How many were written.
+pub fn observe_all(
+    store: &dyn Store,
+    keys: &VaultKeys<'_>,
+    seen: &[(&str, Observed)],
+) -> Result<usize> {
+    let mut written = 0;
+    for chunk in seen.chunks(100) {
+        let ks: Vec<String> = chunk.iter().map(|(id, _)| keys.observed(id)).collect();
+        store.forget(&ks);
+        store.prefetch(&ks);
+        let mut writes = Vec::new();
+        for ((id, o), k) in chunk.iter().zip(ks) {
+            let stored = observed(store, keys, id)?;
+            if stored.is_some_and(|s| s.at > o.at || s.status == o.status) {
+                continue;
+            }
+            let bytes = serde_json::to_vec(o)
+                .map_err(|e| ScimError::internal(format!("encode {k}: {e}")))?;
+            writes.push((k, bytes));
+        }
+        if !writes.is_empty() {
+            store.set_many(&writes)?;
+        }
+        written += writes.len();
     }
-    save(store, &key, &seen)?;
-    Ok(true)
+    Ok(written)
 }
 
 /// The organization's delivery state.

@@ -15,6 +15,11 @@ pub fn refusal(kind: VaultKind, email: &str) -> Option<&'static str> {
     }
 }
 
+/// What a user set aside before sending shows: why `kind` would refuse its address.
+pub fn refused(kind: VaultKind, email: &str) -> Option<String> {
+    refusal(kind, email).map(|why| format!("the vault would refuse this address: {why}"))
+}
+
 /// Vaultwarden creates a user only for an address that `email_address` (the crate it
 /// uses, at its version) parses and whose domain, as `https://{domain}`, parses as a URL
 /// with a host name, the path `/` and no query (`is_valid_email`).
@@ -25,10 +30,12 @@ fn vaultwarden(email: &str) -> Option<&'static str> {
     // What follows a '#' is the URL's fragment, which the check ignores.
     let domain = parsed.domain();
     let host = domain.split('#').next().unwrap_or(domain);
-    if host.contains(['/', '?']) {
-        return Some("the domain is not a host name");
-    }
-    if host.is_empty() || host.starts_with('[') || host.contains(['^', '|']) || bad_escape(host) {
+    // A path or a query after the host, a literal, a forbidden or undecodable character.
+    if host.is_empty()
+        || host.starts_with('[')
+        || host.contains(['/', '?', '^', '|'])
+        || bad_escape(host)
+    {
         return Some("the domain is not a host name");
     }
     if ends_in_a_number(host) {

@@ -3,7 +3,7 @@
 //! created and renamed always with their `externalId`, and their members set whole with
 //! `PUT public/groups/{id}/member-ids`.
 
-use super::address::refusal;
+use super::address::refused;
 use super::api::{Answer, Api, ApiGroup, ApiMember};
 use super::conn::{store_fail, Fail};
 use super::drain::{Drain, Step};
@@ -109,10 +109,8 @@ impl Drain<'_, '_> {
             return Ok(Step::Done);
         }
         if item.vid.is_none() {
-            if let Some(why) = refusal(VaultKind::Bitwarden, &w.email) {
-                return Ok(Step::Invalid(format!(
-                    "the vault would refuse this address: {why}"
-                )));
+            if let Some(m) = refused(VaultKind::Bitwarden, &w.email) {
+                return Ok(Step::Invalid(m));
             }
             let fresh = match self.claim(Kind::User, id, item)? {
                 None => return Ok(Step::Wait),

@@ -351,7 +351,8 @@ impl<'s, 'a> Drain<'s, 'a> {
                 save(store, &key, &item).map_err(store_fail)?
             }
             Step::Wait => {}
-            Step::Again => save(store, &key, &item).map_err(store_fail)?,
+            // Saved when the step asked to run again (see `settle`).
+            Step::Again => {}
             Step::Rejected(m) => self.failed(kind, id, &key, &mut item, m, false)?,
             Step::Invalid(m) => self.failed(kind, id, &key, &mut item, m, true)?,
         }

@@ -22,7 +22,9 @@ use super::conn::{store_fail, Fail};
 use super::drain::{backoff_ms, Drain};
 use super::problem::Problem;
 use crate::collection::{always_live, Entry};
-use crate::delivery::{entry, load, observed, parse_entry, save, Item, Kind, Meta, Source};
+use crate::delivery::{
+    entry, load, observe_all, observed, parse_entry, save, Item, Kind, Meta, Observed, Source,
+};
 use crate::member_status::MemberStatus;
 use plan::Plan;
 use std::collections::HashSet;
@@ -165,20 +167,24 @@ impl Drain<'_, '_> {
         self.report.sent += 1;
         let store = self.conn.store();
         let mut writes = Vec::new();
+        let mut seen = Vec::new();
         for m in &plan.members {
             let key = self.keys.item(Kind::User, &m.id);
             let item: Item = load(store, &key).map_err(store_fail)?;
             // Vaultwarden invites (or accepts) new members and revokes deleted ones; a
             // status seen before is kept while the member stays active.
-            let seen = observed(store, &self.keys, &m.id).map_err(store_fail)?;
-            let before = item.status(seen.as_ref());
-            if !m.active {
-                self.observe(&m.id, MemberStatus::Revoked, Source::Delivery, sent_at)?;
-            } else if matches!(
-                before,
-                MemberStatus::Pending | MemberStatus::Revoked | MemberStatus::Error
-            ) {
-                self.observe(&m.id, MemberStatus::Invited, Source::Delivery, sent_at)?;
+            let before = observed(store, &self.keys, &m.id).map_err(store_fail)?;
+            let status = match item.status(before.as_ref()) {
+                _ if !m.active => Some(MemberStatus::Revoked),
+                MemberStatus::Pending | MemberStatus::Revoked | MemberStatus::Error => {
+                    Some(MemberStatus::Invited)
+                }
+                _ => None,
+            };
+            if let Some(status) = status {
+                let at = sent_at;
+                let source = Source::Delivery;
+                seen.push((m.id.as_str(), Observed { status, at, source }));
             }
             if item.parked {
                 self.unpark(&entry(Kind::User, &m.id)).map_err(store_fail)?;
@@ -216,6 +222,7 @@ impl Drain<'_, '_> {
         for chunk in bytes.chunks(100) {
             store.set_many(chunk).map_err(|e| store_fail(e.into()))?;
         }
+        observe_all(store, &self.keys, &seen).map_err(store_fail)?;
         // Tombstones an earlier import carried are forgotten; this one's are left out
         // of the next. Emptied groups are done (or in SCIM again under their externalId).
         for e in std::mem::take(&mut meta.removed_sent) {

@@ -6,7 +6,7 @@ use crate::delivery::{digest, entry, load, save, Item, Kind, Meta};
 use crate::schema::ResourceKind;
 use crate::service::Service;
 use crate::store::Store;
-use crate::vault::address::refusal;
+use crate::vault::address::refused;
 use crate::vault::conn::{store_fail, Fail};
 use crate::vault::drain::Drain;
 use crate::vault::problem::Problem;
@@ -50,7 +50,7 @@ pub(super) struct Plan {
     pub(super) body: Value,
     pub(super) members: Vec<Member>,
     /// Users whose address the check before sending refuses: id, address, why, item.
-    pub(super) refused: Vec<(String, String, &'static str, Item)>,
+    pub(super) refused: Vec<(String, String, String, Item)>,
     /// Users whose address changed since the vault last had them: id, old address.
     pub(super) replaced: Vec<(String, String)>,
     /// Groups: id, externalId, name, and what the vault was last sent.
@@ -127,7 +127,7 @@ impl Drain<'_, '_> {
                     }
                 }
                 if w.active {
-                    if let Some(why) = refusal(VaultKind::Vaultwarden, &w.email) {
+                    if let Some(why) = refused(VaultKind::Vaultwarden, &w.email) {
                         plan.refused.push((id.clone(), email, why, item));
                         continue;
                     }
@@ -187,10 +187,15 @@ impl Drain<'_, '_> {
         Ok(plan)
     }
 
-    /// The item keys of these resources, read in one batch.
+    /// The item keys of these resources, read in one batch; users' observations in the
+    /// same batch (a delivered import reads them).
     fn prefetch_items(&self, store: &dyn Store, kind: Kind, ids: &[String]) -> Vec<String> {
         let keys: Vec<String> = ids.iter().map(|id| self.keys.item(kind, id)).collect();
-        store.prefetch(&keys);
+        let mut all = keys.clone();
+        if kind == Kind::User {
+            all.extend(ids.iter().map(|id| self.keys.observed(id)));
+        }
+        store.prefetch(&all);
         keys
     }
 
@@ -199,8 +204,7 @@ impl Drain<'_, '_> {
     /// there were replaced addresses.
     pub(super) fn record(&mut self, plan: &Plan, meta: &mut Meta) -> Result<bool, Fail> {
         let store = self.conn.store();
-        for (id, email, why, item) in &plan.refused {
-            let m = format!("the vault would refuse this address: {why}");
+        for (id, email, m, item) in &plan.refused {
             if item.parked && item.error.as_deref() == Some(m.as_str()) {
                 continue;
             }
@@ -214,10 +218,10 @@ impl Drain<'_, '_> {
             };
             save(store, &self.keys.item(Kind::User, id), &next).map_err(store_fail)?;
             let e = entry(Kind::User, id);
-            self.park(&e, &m).map_err(store_fail)?;
+            self.park(&e, m).map_err(store_fail)?;
             self.report.errors.push(Problem::Refused {
                 entry: e,
-                message: m,
+                message: m.clone(),
             });
         }
         if plan.replaced.is_empty() {
