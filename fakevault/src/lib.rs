@@ -3,28 +3,53 @@
 //! Vaultwarden's one public route (`POST /api/public/organization/import`), behind the
 //! organization API key's `client_credentials` token flow.
 //!
-//! The behaviour follows `vaults.md` (§1.1–1.3, §2, §4); where this crate models less
-//! than the real server it says so on the item concerned. Nothing is logged.
+//! It also serves, in both modes alike, what an administrator's client uses to confirm
+//! members (vault-crypto.md §2–§5): the personal API key login (`client_id=user.<id>`,
+//! `scope=api`) and, behind its token, `GET /api/sync`, `GET
+//! /api/organizations/{org}/users`, `GET /api/users/{id}/public-key`, `POST
+//! /api/organizations/{org}/users/public-keys` and the single and bulk confirm routes.
+//! Accounts hold real Bitwarden keys ([`FakeVault::seed_admin`], [`FakeVault::register`]):
+//! the organization has a random 64-byte key, each account an RSA-2048 key pair, so a
+//! test can check that a confirmed member can open its copy of the organization key
+//! ([`FakeVault::holds_org_key`]). An organization token opens only `/api/public/…`, a
+//! user token only those routes.
+//!
+//! The behaviour follows `vaults.md` (§1.1–1.3, §2, §4) and `vault-crypto.md`; where this
+//! crate models less than the real server it says so on the item concerned. Nothing is
+//! logged.
 //!
 //! Every request is first counted in [`Stats::requests`]; then, while
 //! [`FakeVault::set_down`] is on, it is answered 503 with an empty body; otherwise the
 //! next queued [`Fault`] (if any) answers it with a status, delays it, or closes the
 //! connection unanswered; only then is it routed, rate limited, authenticated and handled.
 //!
-//! Not modelled: Bitwarden's import route, events, seats, policies, collections as
-//! objects, account names (`name` is always null); Vaultwarden's restore policy checks.
+//! Not modelled: Bitwarden's import route, events, seats, policies (a refusal can be
+//! staged with [`FakeVault::refuse_confirm`]), collections as objects, account names
+//! (`name` is always null); Vaultwarden's restore policy checks; password logins,
+//! prelogin, two-step login, accept with an invitation token (registering accepts every
+//! invitation, as Vaultwarden with mail off does), more than one organization, the
+//! Bitwarden-only device checks of the personal API key login (Bitwarden mode takes it
+//! without device fields). An Invited member has no `userId` until its address registers
+//! (Vaultwarden makes a user record at once). Refusals by a route's guard (401) and
+//! unknown routes (404) have empty bodies where Rocket would send its catcher's.
 //!
 //! ```no_run
-//! use scim_edge_fakevault::{FakeVault, Options};
+//! use scim_edge_fakevault::{FakeVault, Kdf, Options, OWNER};
 //! let vault = FakeVault::start(Options::default());
 //! let token_url = format!("{}/connect/token", vault.identity_url());
 //! let members_url = format!("{}/public/members", vault.api_url());
 //! # let _ = (token_url, members_url);
 //! assert!(vault.members().is_empty());
+//! // An owner the Confirm agent logs in as, with its personal API key.
+//! let owner = vault.seed_admin("owner@example.com", "pw", Kdf::Pbkdf2 { iterations: 600_000 }, OWNER);
+//! # let _ = owner.client_secret;
 //! ```
 #![deny(missing_docs)]
 
+mod accounts;
+mod admin;
 mod bitwarden;
+mod crypto;
 mod limiter;
 mod server;
 mod state;
@@ -54,10 +79,10 @@ pub enum Mode {
 /// and a slot admits at most `per_second` (resp. `per_window`) requests. Requests refused
 /// with 429 do not use up a slot. A limit of 0 means unlimited.
 ///
-/// Writes (POST/PUT/DELETE under `/api`) and reads (GET under `/api`) are counted
-/// separately, all routes together (stricter than Bitwarden, whose counters may be per
+/// Writes (POST/PUT/DELETE under `/api/public`) and reads (GET under `/api/public`) are
+/// counted separately, all routes together (stricter than Bitwarden, whose counters may be per
 /// verb and path). Only [`Mode::Bitwarden`] limits the API; both modes limit the token
-/// endpoint ([`Options::token_per_window`]).
+/// endpoint ([`Options::token_per_window`]). The administrator's routes are never limited.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Writes admitted per `second_ms` slot (Bitwarden: 5).
@@ -112,10 +137,14 @@ pub struct Options {
     pub client_secret: String,
     /// Access token lifetime in seconds, returned as `expires_in` (3600).
     pub token_lifetime_s: u64,
+    /// Lifetime of a personal API key login's access token in seconds (7200, Vaultwarden's
+    /// and Bitwarden's two hours).
+    pub user_token_lifetime_s: u64,
     /// The API rate limit.
     pub limits: Limits,
     /// Token requests admitted per `limits.window_ms` (10: Bitwarden's 10/min, and
-    /// Vaultwarden's login limit, burst 10 per 60 s). 0 means unlimited.
+    /// Vaultwarden's login limit, burst 10 per 60 s), both grants together. 0 means
+    /// unlimited.
     pub token_per_window: u32,
     /// Vaultwarden's `ORG_GROUPS_ENABLED` (default false): without it an import's groups
     /// are ignored. Bitwarden mode always has groups.
@@ -134,6 +163,7 @@ impl Default for Options {
             org_id: "3f6b2a5e-7c1d-4e8f-9a0b-1c2d3e4f5a6b".to_string(),
             client_secret: "fake-vault-api-key".to_string(),
             token_lifetime_s: 3600,
+            user_token_lifetime_s: 7200,
             limits: Limits::default(),
             token_per_window: 10,
             groups_enabled: false,
@@ -149,6 +179,7 @@ impl std::fmt::Debug for Options {
             .field("org_id", &self.org_id)
             .field("client_secret", &"<redacted>")
             .field("token_lifetime_s", &self.token_lifetime_s)
+            .field("user_token_lifetime_s", &self.user_token_lifetime_s)
             .field("limits", &self.limits)
             .field("token_per_window", &self.token_per_window)
             .field("groups_enabled", &self.groups_enabled)
@@ -181,6 +212,25 @@ pub enum Fault {
     Lost(usize),
 }
 
+/// An account's key derivation settings (vault-crypto.md §1: `kdf` 0 and 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kdf {
+    /// PBKDF2-HMAC-SHA256 over the password, salted with the lowercased email.
+    Pbkdf2 {
+        /// `KdfIterations` (Vaultwarden's default is 600,000).
+        iterations: u32,
+    },
+    /// Argon2id salted with SHA-256 of the lowercased email.
+    Argon2id {
+        /// `KdfIterations` (t).
+        iterations: u32,
+        /// `KdfMemory` in MiB (m).
+        memory_mib: u32,
+        /// `KdfParallelism` (p).
+        parallelism: u32,
+    },
+}
+
 /// Member status: Invited.
 pub const INVITED: i32 = 0;
 /// Member status: Accepted.
@@ -197,6 +247,8 @@ pub const OWNER: i32 = 0;
 pub const ADMIN: i32 = 1;
 /// Member type: User.
 pub const USER: i32 = 2;
+/// Member type: Manager (Vaultwarden; shown as Custom, 4, in its member lists).
+pub const MANAGER: i32 = 3;
 /// Member type: Custom.
 pub const CUSTOM: i32 = 4;
 
@@ -221,6 +273,37 @@ pub struct Member {
     pub permissions: Option<Value>,
     /// Ids of the groups the member is in.
     pub group_ids: Vec<String>,
+    /// The organization key as stored for this member: what the confirm call sent (or
+    /// the one [`FakeVault::seed_admin`] made); `None` until then.
+    pub key: Option<String>,
+}
+
+/// What [`FakeVault::seed_admin`] made: the ids, and the personal API key the Confirm
+/// agent logs in with. `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminLogin {
+    /// The account id.
+    pub user_id: String,
+    /// The membership id.
+    pub member_id: String,
+    /// The email, trimmed and lowercased (the KDF salt).
+    pub email: String,
+    /// `user.<user_id>`, the token endpoint's `client_id`.
+    pub client_id: String,
+    /// The personal API key, the token endpoint's `client_secret`.
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for AdminLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminLogin")
+            .field("user_id", &self.user_id)
+            .field("member_id", &self.member_id)
+            .field("email", &self.email)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A snapshot of a group.
@@ -245,11 +328,12 @@ pub struct Stats {
     /// (e.g. `"POST /api/public/members/{id}/revoke"`, `"POST /identity/connect/token"`);
     /// counts every request, including those answered by a fault, while down, or 429.
     pub requests: BTreeMap<String, u64>,
-    /// Writes (POST/PUT/DELETE under `/api`) answered with a 2xx.
+    /// Writes (POST/PUT/DELETE under `/api`, the administrator's POSTs included) answered
+    /// with a 2xx.
     pub writes: u64,
     /// 429s sent by the rate limits (API and token endpoint; not by a [`Fault`]).
     pub rate_limited: u64,
-    /// Access tokens issued.
+    /// Access tokens issued (organization and personal API key logins).
     pub tokens_issued: u64,
     /// Invitations issued, by lowercased email: Bitwarden's POST members and reinvite,
     /// and members an import created (with mail off Vaultwarden records an invitation
@@ -262,6 +346,13 @@ pub struct Stats {
     pub chunked: u64,
     /// Every `User-Agent` seen (`""` for a request without one).
     pub user_agents: BTreeSet<String>,
+    /// Memberships confirmed through the confirm routes (single or bulk).
+    pub confirms: u64,
+    /// The `deviceIdentifier` of every personal API key login that sent one.
+    pub devices: BTreeSet<String>,
+    /// Every `Bitwarden-Client-Version` sent to the token endpoint or to a route under
+    /// `/api/` other than `/api/public/…` (`""` for a request without one).
+    pub client_versions: BTreeSet<String>,
 }
 
 impl Stats {
@@ -398,6 +489,64 @@ impl FakeVault {
         self.shared.lock().accounts.insert(email.to_lowercase());
     }
 
+    /// Adds an organization administrator as the Confirm agent finds one: an account
+    /// with this password and KDF, real keys (a random user key under the stretched
+    /// master key, an RSA-2048 private key under the user key), a personal API key, and a
+    /// Confirmed membership of type `type_` ([`OWNER`], [`ADMIN`], [`MANAGER`]…) whose
+    /// key is the organization key wrapped (type 4) to the account's public key. An
+    /// existing membership with this email (case-insensitive) is taken over.
+    ///
+    /// The key pair comes from a process-wide pool: tests reuse pairs across vaults, but
+    /// two accounts of one vault never share one.
+    ///
+    /// # Panics
+    /// If the KDF settings are out of range (0 iterations; Argon2's own limits).
+    #[allow(clippy::panic)]
+    pub fn seed_admin(&self, email: &str, password: &str, kdf: Kdf, type_: i32) -> AdminLogin {
+        match accounts::seed_admin(&self.shared, email, password, kdf, type_) {
+            Ok(login) => login,
+            Err(e) => panic!("fake vault: seed_admin({email}): {e}"),
+        }
+    }
+
+    /// The address registers an account with a fresh RSA-2048 key pair (its password is
+    /// never known) and returns the account id. As Vaultwarden does with mail off
+    /// (vault-crypto.md §4), in both modes: every Invited membership of that email
+    /// (case-insensitive) becomes Accepted; every membership of it gets the account id
+    /// (the one a membership seeded Accepted or Confirmed already has, if any); Revoked
+    /// ones stay revoked. An address that already registered keeps its account (only
+    /// its invitations are accepted again). Later Vaultwarden imports of the address,
+    /// with mail off, add it Accepted.
+    ///
+    /// # Panics
+    /// If key generation fails.
+    #[allow(clippy::panic)]
+    pub fn register(&self, email: &str) -> String {
+        match accounts::register(&self.shared, email) {
+            Ok(id) => id,
+            Err(e) => panic!("fake vault: register({email}): {e}"),
+        }
+    }
+
+    /// This member's confirmation is refused with `message`, as a policy (single
+    /// organization, two-step login) would: the single confirm route answers 400 with
+    /// Vaultwarden's error body carrying it, the bulk route puts it in the entry's
+    /// `error`. Checked after the member's state, as Vaultwarden does.
+    pub fn refuse_confirm(&self, member_id: &str, message: &str) {
+        self.shared
+            .lock()
+            .refusals
+            .insert(member_id.to_string(), message.to_string());
+    }
+
+    /// `None` if no key is stored for the membership; else whether the stored key (what
+    /// the confirm call sent) decrypts with the member's private key to exactly the
+    /// organization's 64 bytes. The confirm routes store any non-empty key, as the real
+    /// vault does: this is how a test tells the member can read the organization's items.
+    pub fn holds_org_key(&self, member_id: &str) -> Option<bool> {
+        accounts::holds_org_key(&self.shared, member_id)
+    }
+
     /// Vaultwarden with mail on: the mail server refuses invitations to this address, so
     /// an import that must invite it stops there with a 400 naming no address.
     pub fn refuse_mail(&self, email: &str) {
@@ -437,7 +586,8 @@ impl FakeVault {
         self.shared.lock().down = down;
     }
 
-    /// Makes every access token issued so far expired (the next API call with one is 401).
+    /// Makes every access token issued so far expired, organization and user tokens alike
+    /// (the next API call with one is 401).
     pub fn expire_tokens(&self) {
         self.shared.lock().tokens.clear();
     }

@@ -3,7 +3,7 @@
 
 use crate::limiter::retry_after_s;
 use crate::state::Shared;
-use crate::{bitwarden, token, vaultwarden, Fault, Mode};
+use crate::{admin, bitwarden, token, vaultwarden, Fault, Mode};
 use hyper::body::{Body as _, Incoming};
 use hyper::{Request, Response};
 use serde_json::Value;
@@ -76,6 +76,13 @@ impl Req {
     pub fn is_write(&self) -> bool {
         matches!(self.method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH")
     }
+}
+
+/// Whether the client's version is recorded for this path ([`crate::Stats::client_versions`]):
+/// the token endpoint and the routes under `/api/` outside the public API.
+fn records_client_version(path: &str) -> bool {
+    path == "/identity/connect/token"
+        || (path.starts_with("/api/") && !path.starts_with("/api/public/"))
 }
 
 /// The error that makes hyper close the connection without an answer.
@@ -172,6 +179,7 @@ async fn handle(
     };
     let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
     let agent = header("user-agent").unwrap_or_default();
+    let client_version = header("bitwarden-client-version").unwrap_or_default();
     let req = Req {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
@@ -186,6 +194,9 @@ async fn handle(
         *st.stats.requests.entry(key).or_insert(0) += 1;
         st.stats.chunked += u64::from(chunked);
         st.stats.user_agents.insert(agent);
+        if records_client_version(&req.path) {
+            st.stats.client_versions.insert(client_version);
+        }
         if st.down {
             return Ok(Reply::empty(503).into_response());
         }
@@ -245,12 +256,16 @@ fn route(shared: &Shared, req: &Req, now_ms: u64) -> Reply {
             _ => Reply::empty(405),
         };
     }
-    let Some(rest) = req.path.strip_prefix("/api/public/") else {
-        return Reply::empty(404);
-    };
-    match shared.opts.mode {
-        Mode::Bitwarden => bitwarden::handle(shared, req, rest, now_ms),
-        Mode::Vaultwarden => vaultwarden::handle(shared, req, rest),
+    if let Some(rest) = req.path.strip_prefix("/api/public/") {
+        return match shared.opts.mode {
+            Mode::Bitwarden => bitwarden::handle(shared, req, rest, now_ms),
+            Mode::Vaultwarden => vaultwarden::handle(shared, req, rest),
+        };
+    }
+    match req.path.strip_prefix("/api/") {
+        // The administrator's routes: the same in both modes, never rate limited.
+        Some(rest) => admin::handle(shared, req, rest),
+        None => Reply::empty(404),
     }
 }
 

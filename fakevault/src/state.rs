@@ -1,24 +1,36 @@
-//! The vault's data (members, groups, tokens, counters) behind one mutex.
+//! The vault's data (members, groups, accounts, tokens, counters) behind one mutex.
 
+use crate::crypto::{KeyPair, SymKey};
 use crate::limiter::Limiter;
-use crate::{Fault, Group, Member, Options, Stats, CONFIRMED, INVITED, OWNER, REVOKED};
+use crate::{Fault, Group, Kdf, Member, Options, Stats, CONFIRMED, INVITED, OWNER, REVOKED};
 use serde_json::Value;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// What the server threads and the [`crate::FakeVault`] handle share.
 pub(crate) struct Shared {
     pub opts: Options,
+    /// The organization's symmetric key, drawn at start; it never changes.
+    pub org_key: SymKey,
+    /// The next slot of the process-wide key pair pool this vault takes
+    /// ([`crate::crypto::key_pair`]): its accounts never share a pair.
+    pub next_key_pair: AtomicUsize,
     state: Mutex<State>,
 }
 
 impl Shared {
     pub fn new(opts: Options) -> Shared {
         let state = Mutex::new(State::new(&opts));
-        Shared { opts, state }
+        Shared {
+            opts,
+            org_key: SymKey::random(),
+            next_key_pair: AtomicUsize::new(0),
+            state,
+        }
     }
 
     /// The state; a poisoned lock is taken over (a test that panicked holding it
@@ -35,15 +47,50 @@ pub(crate) struct MemberRec {
     pub prior_status: i32,
 }
 
+/// Who an access token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// The organization API key: only `/api/public/…`.
+    Org,
+    /// A personal API key login: the account's id.
+    User(String),
+}
+
+/// A live access token.
+pub(crate) struct Grant {
+    pub expiry: Instant,
+    pub owner: Owner,
+}
+
+/// An account with keys (an administrator seeded with a password, or an address that
+/// registered).
+pub(crate) struct Account {
+    pub id: String,
+    /// Trimmed and lowercased, as the KDF salt and the profile show it.
+    pub email: String,
+    pub kdf: Kdf,
+    /// The user key, type 2 under the stretched master key (`Key`).
+    pub key: String,
+    /// The PKCS#8 private key, type 2 under the user key (`PrivateKey`).
+    pub private_key: String,
+    pub keys: Arc<KeyPair>,
+    /// The personal API key (`client_secret` of `user.<id>`), if it has one.
+    pub api_key: Option<String>,
+}
+
 pub(crate) struct State {
     pub members: Vec<MemberRec>,
     pub groups: Vec<Group>,
     /// Lowercased emails of existing accounts with a password (Vaultwarden).
     pub accounts: HashSet<String>,
+    /// The accounts with keys.
+    pub users: Vec<Account>,
+    /// Membership id → the message its confirmation is refused with.
+    pub refusals: HashMap<String, String>,
     /// Lowercased addresses the mail server refuses (Vaultwarden's invitations).
     pub mail_refused: HashSet<String>,
-    /// Access token → expiry.
-    pub tokens: HashMap<String, Instant>,
+    /// Access token → expiry and owner.
+    pub tokens: HashMap<String, Grant>,
     pub stats: Stats,
     pub faults: VecDeque<Fault>,
     pub down: bool,
@@ -62,6 +109,8 @@ impl State {
             members: Vec::new(),
             groups: Vec::new(),
             accounts: HashSet::new(),
+            users: Vec::new(),
+            refusals: HashMap::new(),
             mail_refused: HashSet::new(),
             tokens: HashMap::new(),
             stats: Stats::default(),
@@ -118,6 +167,40 @@ impl State {
             .find(|r| r.m.email.eq_ignore_ascii_case(email))
     }
 
+    pub fn user(&self, id: &str) -> Option<&Account> {
+        self.users.iter().find(|a| a.id == id)
+    }
+
+    /// The member whose account this is, if any.
+    pub fn member_of_user(&self, user_id: &str) -> Option<&MemberRec> {
+        self.members
+            .iter()
+            .find(|r| r.m.user_id.as_deref() == Some(user_id))
+    }
+
+    /// The account id an address already has: its account with keys, else the id one
+    /// of its memberships was given.
+    pub fn user_id_of_email(&self, email: &str) -> Option<String> {
+        let email = email.trim();
+        self.users
+            .iter()
+            .find(|a| a.email.eq_ignore_ascii_case(email))
+            .map(|a| a.id.clone())
+            .or_else(|| {
+                self.members
+                    .iter()
+                    .filter(|r| r.m.email.trim().eq_ignore_ascii_case(email))
+                    .find_map(|r| r.m.user_id.clone())
+            })
+    }
+
+    /// Adds an account, replacing one with the same id.
+    pub fn put_user(&mut self, account: Account) {
+        self.accounts.insert(account.email.clone());
+        self.users.retain(|a| a.id != account.id);
+        self.users.push(account);
+    }
+
     pub fn group(&self, id: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.id == id)
     }
@@ -145,6 +228,7 @@ impl State {
                 collections: Vec::new(),
                 permissions: None,
                 group_ids: Vec::new(),
+                key: None,
             },
             prior_status: status,
         });
@@ -176,10 +260,17 @@ impl State {
     }
 
     /// Sets a status as an accept/confirm/revoke by hand would: leaving Invited gives the
-    /// member an account id; revoking keeps the prior status for a restore.
+    /// member an account id (its address's, if it has one); revoking keeps the prior
+    /// status for a restore.
     pub fn set_status(&mut self, id: &str, status: i32) {
         let needs_user = status != INVITED && status != REVOKED;
-        let user_id = if needs_user { Some(self.guid()) } else { None };
+        let user_id = match self.member(id) {
+            Some(r) if needs_user && r.m.user_id.is_none() => {
+                let email = r.m.email.clone();
+                Some(self.user_id_of_email(&email).unwrap_or_else(|| self.guid()))
+            }
+            _ => None,
+        };
         if let Some(r) = self.member_mut(id) {
             if status == REVOKED {
                 if r.m.status != REVOKED {

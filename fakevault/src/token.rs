@@ -1,13 +1,16 @@
-//! `POST /identity/connect/token` (organization API key, `client_credentials`) and the
-//! bearer check of the API (vaults.md §1.1, §4).
+//! `POST /identity/connect/token`, `client_credentials` with the organization API key
+//! (vaults.md §1.1, §4) or a personal API key (vault-crypto.md §2), and the bearer checks
+//! of the API: an organization token opens `/api/public/…` only, a user token the
+//! administrator's routes only.
 
 use crate::server::{too_many, Reply, Req};
-use crate::state::{Shared, State};
+use crate::state::{Account, Grant, Owner, Shared, State};
 use crate::Mode;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const SCOPE: &str = "api.organization";
+const ORG_SCOPE: &str = "api.organization";
+const USER_SCOPE: &str = "api";
 
 fn oauth_error(error: &str, description: &str) -> Reply {
     Reply::json(
@@ -21,9 +24,38 @@ fn oauth_error(error: &str, description: &str) -> Reply {
     )
 }
 
+/// The form fields, looked up case-insensitively under any of their spellings.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The first non-empty value under one of `names`.
+    fn get(&self, names: &[&str]) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| !v.is_empty() && names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+// Vaultwarden reads each field under its snake_case name or without the underscores,
+// in any case (Rocket `uncased`); Bitwarden's clients send the device fields camelCase.
+const GRANT_TYPE: &[&str] = &["grant_type", "granttype"];
+const CLIENT_ID: &[&str] = &["client_id", "clientid"];
+const CLIENT_SECRET: &[&str] = &["client_secret", "clientsecret"];
+const SCOPE: &[&str] = &["scope"];
+const DEVICE_IDENTIFIER: &[&str] = &["device_identifier", "deviceidentifier"];
+const DEVICE_NAME: &[&str] = &["device_name", "devicename"];
+const DEVICE_TYPE: &[&str] = &["device_type", "devicetype"];
+
+/// Which credential a request presented.
+enum Client<'a> {
+    Org,
+    User(&'a Account),
+}
+
 /// Issues a token, or answers 400 as Bitwarden's IdentityServer (client, then grant, then
 /// scope) or Vaultwarden (grant, then blank fields incl. the device ones, then scope, then
-/// client) would; 429 past [`crate::Options::token_per_window`].
+/// client) would; 429 past [`crate::Options::token_per_window`] (both grants share it).
 pub(crate) fn handle(shared: &Shared, req: &Req, now_ms: u64) -> Reply {
     let opts = &shared.opts;
     let mut st = shared.lock();
@@ -37,87 +69,184 @@ pub(crate) fn handle(shared: &Shared, req: &Req, now_ms: u64) -> Reply {
     {
         return oauth_error("invalid_request", "");
     }
-    let form = parse_form(&req.body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
-    let client_ok = field("client_id") == Some(opts.client_id().as_str())
-        && field("client_secret") == Some(opts.client_secret.as_str());
-    let grant_ok = field("grant_type") == Some("client_credentials");
-    match opts.mode {
+    let form = Form(parse_form(&req.body));
+    let client_id = form.get(CLIENT_ID);
+    let secret = form.get(CLIENT_SECRET);
+    let scope = form.get(SCOPE);
+    let grant_ok = form.get(GRANT_TYPE) == Some("client_credentials");
+    let org_ok =
+        client_id == Some(opts.client_id().as_str()) && secret == Some(opts.client_secret.as_str());
+    // The account a `user.<id>` client names, if it has a personal API key.
+    let account = client_id
+        .and_then(|c| c.strip_prefix("user."))
+        .and_then(|id| st.user(id))
+        .filter(|a| a.api_key.is_some());
+    let user_ok = account.is_some_and(|a| a.api_key.as_deref() == secret);
+    let client = match opts.mode {
         Mode::Bitwarden => {
-            if !client_ok {
-                return oauth_error("invalid_client", "");
-            }
+            let client = match account {
+                Some(a) if user_ok => Client::User(a),
+                _ if org_ok => Client::Org,
+                _ => return oauth_error("invalid_client", ""),
+            };
             if !grant_ok {
                 return oauth_error("unsupported_grant_type", "");
             }
             // No scope asks for every allowed one; any other scope is refused.
-            if field("scope").is_some_and(|s| s.split(' ').any(|s| !s.is_empty() && s != SCOPE)) {
+            let allowed = match client {
+                Client::Org => ORG_SCOPE,
+                Client::User(_) => USER_SCOPE,
+            };
+            if scope.is_some_and(|s| s.split(' ').any(|s| !s.is_empty() && s != allowed)) {
                 return oauth_error("invalid_scope", "");
             }
+            client
         }
         Mode::Vaultwarden => {
             if !grant_ok {
                 return oauth_error("unsupported_grant_type", "Invalid type");
             }
-            for name in [
-                "client_id",
-                "client_secret",
-                "scope",
-                "device_identifier",
-                "device_name",
-                "device_type",
+            for names in [
+                CLIENT_ID,
+                CLIENT_SECRET,
+                SCOPE,
+                DEVICE_IDENTIFIER,
+                DEVICE_NAME,
+                DEVICE_TYPE,
             ] {
-                if field(name).is_none() {
+                if form.get(names).is_none() {
+                    let name = names[0];
                     return oauth_error("invalid_request", &format!("{name} cannot be blank"));
                 }
             }
-            if field("scope") != Some(SCOPE) {
-                return oauth_error("invalid_scope", "Scope not supported");
+            match scope {
+                Some(USER_SCOPE) => {
+                    let Some(id) = client_id.and_then(|c| c.strip_prefix("user.")) else {
+                        return oauth_error("invalid_client", "Malformed client_id");
+                    };
+                    let Some(a) = account.filter(|a| a.id == id) else {
+                        return oauth_error("invalid_client", "Invalid client_id");
+                    };
+                    if !user_ok {
+                        return oauth_error("invalid_client", "Incorrect client_secret");
+                    }
+                    Client::User(a)
+                }
+                Some(ORG_SCOPE) if org_ok => Client::Org,
+                Some(ORG_SCOPE) => {
+                    return oauth_error("invalid_client", "Invalid client_id or client_secret")
+                }
+                _ => return oauth_error("invalid_scope", "Scope not supported"),
             }
-            if !client_ok {
-                return oauth_error("invalid_client", "Invalid client_id or client_secret");
-            }
+        }
+    };
+    let mut answer = match client {
+        Client::Org => json!({
+            "expires_in": opts.token_lifetime_s,
+            "token_type": "Bearer",
+            "scope": ORG_SCOPE,
+        }),
+        Client::User(a) => user_answer(a, opts.user_token_lifetime_s),
+    };
+    let (owner, lifetime) = match client {
+        Client::Org => (Owner::Org, opts.token_lifetime_s),
+        Client::User(a) => (Owner::User(a.id.clone()), opts.user_token_lifetime_s),
+    };
+    if matches!(owner, Owner::User(_)) {
+        if let Some(device) = form.get(DEVICE_IDENTIFIER) {
+            st.stats.devices.insert(device.to_string());
         }
     }
     let token = st.token();
-    let expiry = Instant::now() + Duration::from_secs(opts.token_lifetime_s);
-    st.tokens.insert(token.clone(), expiry);
+    let expiry = Instant::now() + Duration::from_secs(lifetime);
+    st.tokens.insert(token.clone(), Grant { expiry, owner });
     st.stats.tokens_issued += 1;
-    Reply::json(
-        200,
-        &json!({
-            "access_token": token,
-            "expires_in": opts.token_lifetime_s,
-            "token_type": "Bearer",
-            "scope": SCOPE,
-        }),
-    )
+    answer["access_token"] = Value::String(token);
+    Reply::json(200, &answer)
 }
 
-/// Whether the request carries a live access token (`Authorization: Bearer …`).
-pub(crate) fn authorized(st: &mut State, req: &Req) -> bool {
-    let Some(value) = req.authorization.as_deref() else {
-        return false;
-    };
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return false;
-    };
+/// Vaultwarden's `user_api_key_login` answer, but for its `access_token` (the caller
+/// adds it): the protected keys and what unlocking them needs; no refresh token.
+fn user_answer(a: &Account, lifetime_s: u64) -> Value {
+    let (kdf_type, iterations, memory, parallelism) = kdf_fields(&a.kdf);
+    json!({
+        "expires_in": lifetime_s,
+        "token_type": "Bearer",
+        "Key": a.key,
+        "PrivateKey": a.private_key,
+        "Kdf": kdf_type,
+        "KdfIterations": iterations,
+        "KdfMemory": memory,
+        "KdfParallelism": parallelism,
+        "ResetMasterPassword": false,
+        "ForcePasswordReset": false,
+        "scope": USER_SCOPE,
+        "AccountKeys": {
+            "publicKeyEncryptionKeyPair": {
+                "wrappedPrivateKey": a.private_key,
+                "publicKey": a.keys.public_b64,
+                "Object": "publicKeyEncryptionKeyPair"
+            },
+            "Object": "privateKeys"
+        },
+        "UserDecryptionOptions": {
+            "HasMasterPassword": true,
+            "MasterPasswordUnlock": {
+                "Kdf": {
+                    "KdfType": kdf_type,
+                    "Iterations": iterations,
+                    "Memory": memory,
+                    "Parallelism": parallelism
+                },
+                "MasterKeyEncryptedUserKey": a.key,
+                "MasterKeyWrappedUserKey": a.key,
+                "Salt": a.email
+            },
+            "Object": "userDecryptionOptions"
+        },
+    })
+}
+
+/// `kdf` (0 PBKDF2, 1 Argon2id), iterations, memory (MiB) and parallelism as the vault
+/// stores them: no memory or parallelism for PBKDF2.
+pub(crate) fn kdf_fields(kdf: &crate::Kdf) -> (i32, u32, Option<u32>, Option<u32>) {
+    match *kdf {
+        crate::Kdf::Pbkdf2 { iterations } => (0, iterations, None, None),
+        crate::Kdf::Argon2id {
+            iterations,
+            memory_mib,
+            parallelism,
+        } => (1, iterations, Some(memory_mib), Some(parallelism)),
+    }
+}
+
+/// The live token of the request (`Authorization: Bearer …`), if any; an expired one is
+/// forgotten.
+fn bearer(st: &mut State, req: &Req) -> Option<Owner> {
+    let value = req.authorization.as_deref()?;
+    let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return false;
+        return None;
     }
     let token = token.trim();
-    match st.tokens.get(token) {
-        Some(expiry) if Instant::now() < *expiry => true,
-        Some(_) => {
-            st.tokens.remove(token);
-            false
-        }
-        None => false,
+    let grant = st.tokens.get(token)?;
+    if Instant::now() < grant.expiry {
+        return Some(grant.owner.clone());
+    }
+    st.tokens.remove(token);
+    None
+}
+
+/// Whether the request carries a live organization token (the public API's check).
+pub(crate) fn authorized(st: &mut State, req: &Req) -> bool {
+    bearer(st, req) == Some(Owner::Org)
+}
+
+/// The account id of the request's live user token, if it carries one.
+pub(crate) fn user(st: &mut State, req: &Req) -> Option<String> {
+    match bearer(st, req)? {
+        Owner::User(id) => Some(id),
+        Owner::Org => None,
     }
 }
 

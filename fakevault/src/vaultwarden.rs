@@ -67,7 +67,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req, rest: &str) -> Reply {
 }
 
 /// Vaultwarden's error body (`ApiErrorResponse` in its `src/error.rs`).
-fn error_body(message: &str) -> Value {
+pub(crate) fn error_body(message: &str) -> Value {
     json!({
         "message": message,
         "validationErrors": {"": [message]},

@@ -74,9 +74,13 @@ fn vaultwarden_requires_device_fields() {
         "invalid_client"
     );
     assert_eq!(
-        token_request(&v, &with(&f, "scope", "api")).json()["error"],
+        token_request(&v, &with(&f, "scope", "api.other")).json()["error"],
         "invalid_scope"
     );
+    // `api` is the personal API key's scope: the organization's client id is malformed there.
+    let r = token_request(&v, &with(&f, "scope", "api"));
+    assert_eq!(r.json()["error"], "invalid_client");
+    assert_eq!(r.json()["message"], "Malformed client_id");
     let r = token_request(&v, &without(&f, "nothing"));
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["token_type"], "Bearer");
