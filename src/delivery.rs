@@ -80,6 +80,10 @@ impl VaultKeys<'_> {
     pub fn member(&self, vid: &str) -> String {
         format!("{}/V/m/{vid}", self.0)
     }
+    /// The Confirm agent's last pass.
+    pub fn agent(&self) -> String {
+        format!("{}/V/a", self.0)
+    }
     /// The [`Meta`] record.
     pub fn meta(&self) -> String {
         format!("{}/V/meta", self.0)

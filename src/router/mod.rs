@@ -195,7 +195,7 @@ impl<'a> Router<'a> {
                 first: First::Vault,
                 ..
             }
-            | Route::Unknown(First::Vault) => self.vault_route(t, route, call.query),
+            | Route::Unknown(First::Vault) => self.vault_route(t, route, call.query, call.body),
             Route::NotAllowed { allow, .. } => Err(method_not_allowed(allow)),
             Route::Unknown(_) => Err(no_route(call.path)),
         }

@@ -18,7 +18,7 @@ pub enum Route<'p> {
     Discovery(Discovery<'p>),
     /// `POST /_repair`.
     Repair,
-    /// `/_vault/sync` or `/_vault/status`, with the method each takes.
+    /// `/_vault/sync`, `/_vault/status` or `/_vault/observed`, with the method each takes.
     Vault(VaultOp),
     /// `/Me` and below, under any method: not implemented (501), since keys belong to
     /// organizations, not users.
@@ -75,6 +75,8 @@ pub enum VaultOp {
     Sync,
     /// `GET /_vault/status`.
     Status,
+    /// `POST /_vault/observed`: the Confirm agent's report of the members' statuses.
+    Observed,
 }
 
 /// What a refused request still meets before its refusal, as the endpoints around it do.
@@ -124,6 +126,9 @@ impl<'p> Route<'p> {
             }
             ("_vault", [op]) if op.eq_ignore_ascii_case("status") => {
                 (Route::Vault(VaultOp::Status), "GET")
+            }
+            ("_vault", [op]) if op.eq_ignore_ascii_case("observed") => {
+                (Route::Vault(VaultOp::Observed), "POST")
             }
             ("me", _) => return Route::Me,
             _ => return Route::Unknown(first),
@@ -195,6 +200,7 @@ impl<'p> Route<'p> {
             Route::Repair => "/_repair",
             Route::Vault(VaultOp::Sync) => "/_vault/sync",
             Route::Vault(VaultOp::Status) => "/_vault/status",
+            Route::Vault(VaultOp::Observed) => "/_vault/observed",
             Route::Me => "/Me",
             Route::NotAllowed { template, .. } => template,
             Route::Unknown(First::Vault) => "/_vault/{unknown}",
@@ -218,6 +224,7 @@ impl<'p> Route<'p> {
                 ResourceOp::Create | ResourceOp::Replace(_) | ResourceOp::Patch(_)
             ) | Route::Search(_)
                 | Route::Bulk
+                | Route::Vault(VaultOp::Observed)
                 | Route::NotAllowed {
                     first: First::Body,
                     ..
@@ -284,6 +291,10 @@ mod tests {
             parse("GET", "/_vault/status"),
             Route::Vault(VaultOp::Status)
         );
+        assert_eq!(
+            parse("POST", "/_vault/observed"),
+            Route::Vault(VaultOp::Observed)
+        );
         assert_eq!(parse("GET", "/Me"), Me);
         assert_eq!(parse("DELETE", "/Me/x/y"), Me);
     }
@@ -309,6 +320,7 @@ mod tests {
             ("POST", "/_repair", "/_repair"),
             ("POST", "/_vault/sync", "/_vault/sync"),
             ("GET", "/_vault/status", "/_vault/status"),
+            ("POST", "/_vault/observed", "/_vault/observed"),
             ("GET", "/Me", "/Me"),
             ("GET", "/Widgets/7", "/{unknown}"),
             ("GET", "/_vault/other", "/_vault/{unknown}"),
@@ -358,6 +370,7 @@ mod tests {
             ("GET", "/_repair", "POST", First::Nothing),
             ("GET", "/_vault/sync", "POST", First::Vault),
             ("POST", "/_vault/status", "GET", First::Vault),
+            ("GET", "/_vault/observed", "POST", First::Vault),
         ];
         for (method, path, allow, first) in cases {
             // A refusal's template is its endpoint's, as a method it takes would find it.
@@ -417,6 +430,7 @@ mod tests {
             ("POST", "/_repair", false, false),
             ("POST", "/_vault/sync", false, false),
             ("GET", "/_vault/status", false, false),
+            ("POST", "/_vault/observed", true, false),
             ("POST", "/Me", false, false),
         ];
         for (method, path, body, drains) in cases {

@@ -1,5 +1,5 @@
-//! The vault's share of the router: `/_vault/sync` and `/_vault/status` with the
-//! refusals under `/_vault/`, and the drain after an answer.
+//! The vault's share of the router: `/_vault/sync`, `/_vault/status` and
+//! `/_vault/observed` with the refusals under `/_vault/`, and the drain after an answer.
 
 use super::{method_not_allowed, param, Route, Router, Target, VaultOp};
 use crate::error::{Result, ScimError};
@@ -49,6 +49,7 @@ impl Router<'_> {
         t: &Target<'_>,
         route: Route<'_>,
         q: &[(String, String)],
+        body: &Value,
     ) -> Result<Response> {
         let Some(v) = t.cfg.vault.as_ref() else {
             return Err(ScimError::not_found(
@@ -75,9 +76,13 @@ impl Router<'_> {
                 200,
                 &vault::status(&self.env(), &t.org, t.cfg, v)?,
             )),
+            Route::Vault(VaultOp::Observed) => Ok(Response::json(
+                200,
+                &vault::agent::record(&self.env(), &t.org, t.cfg, body)?,
+            )),
             Route::NotAllowed { allow, .. } => Err(method_not_allowed(allow)),
             _ => Err(ScimError::not_found(
-                "No such vault endpoint; use _vault/sync or _vault/status",
+                "No such vault endpoint; use _vault/sync, _vault/status or _vault/observed",
             )),
         }
     }

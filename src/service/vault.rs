@@ -192,6 +192,11 @@ impl<'a> Service<'a> {
         self.prefetch_records(kind, ids);
     }
 
+    /// The id of the user named `name` (`userName`, compared as the index does).
+    pub fn user_named(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.find_user_by_name(name)?.map(|(id, _)| id))
+    }
+
     /// The user the vault must have, or `None` when it is gone.
     pub fn user_want(&self, id: &str) -> Result<Option<UserWant>> {
         Ok(self.load(ResourceKind::User, id)?.map(|rec| UserWant {

@@ -5,6 +5,7 @@
 //! calls) and from `POST /v2/{org}/_vault/sync` (a time budget: what a cron calls).
 
 pub mod address;
+pub mod agent;
 mod api;
 mod bitwarden;
 mod conn;
@@ -206,5 +207,6 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         "lastError": meta.last_error,
         "drift": meta.drift,
         "users": counts,
+        "agent": agent::last_pass(&store, &keys)?,
     }))
 }
