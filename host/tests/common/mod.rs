@@ -50,6 +50,11 @@ pub fn wasm_path() -> PathBuf {
     }
 }
 
+/// A path in the target directory (a binary of the workspace, say).
+pub fn built_path(rel: &str) -> PathBuf {
+    built::built(&repo(), rel)
+}
+
 /// The edge artifact (no atomics), built in its own target directory.
 pub fn edge_wasm_path() -> PathBuf {
     built::built(&repo(), "edge/wasm32-wasip2/release/scim_edge.wasm")
