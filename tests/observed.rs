@@ -96,6 +96,17 @@ fn members_are_matched_by_linked_id_or_email_and_strangers_refused() {
         }
         assert!(refused[2].contains("status 9"), "{refused:?}");
         assert_eq!(status(&t, &alice), "confirmed", "{mode:?}");
+        if mode == Mode::Bitwarden {
+            // The agent finds a member's user by the id scim-edge linked.
+            let f = format!("{EXT}:memberId eq \"{}\"", mid("alice@example.com"));
+            let q = format!(
+                "/Users?filter={}",
+                f.replace(' ', "%20").replace('"', "%22")
+            );
+            let found = body(&call(&t, "GET", &q, None));
+            assert_eq!(found["totalResults"], 1, "{found}");
+            assert_eq!(found["Resources"][0]["id"], alice.as_str());
+        }
         assert_eq!(status(&t, &bob), "accepted", "{mode:?}");
         // The same report again changes nothing.
         let again = body(&call(&t, "POST", "/_vault/observed", Some(report)));
