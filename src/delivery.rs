@@ -80,6 +80,10 @@ impl VaultKeys<'_> {
     pub fn member(&self, vid: &str) -> String {
         format!("{}/V/m/{vid}", self.0)
     }
+    /// The recent problems ([`Recorded`]).
+    pub fn problems(&self) -> String {
+        format!("{}/V/problems", self.0)
+    }
     /// The Confirm agent's last pass.
     pub fn agent(&self) -> String {
         format!("{}/V/a", self.0)
@@ -314,7 +318,37 @@ pub struct Meta {
     /// Drift found in the vault by the last reconcile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// The last token request: when (ms), and why it failed if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenSeen>,
 }
+
+/// How the last token request went.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TokenSeen {
+    /// When (ms).
+    pub at: i64,
+    /// Why it failed; none when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One of an organization's recent problems (the last [`PROBLEMS_KEPT`], newest last).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// When (ms).
+    pub at: i64,
+    /// `refused`, `drift`, `vault`, `fatal`, `store`, `busy` or `token`.
+    pub kind: String,
+    /// The SCIM id of the resource concerned, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The vault's or the store's words.
+    pub message: String,
+}
+
+/// How many recent problems an organization keeps.
+pub const PROBLEMS_KEPT: usize = 200;
 
 /// A short digest of a value's JSON.
 pub fn digest(v: &serde_json::Value) -> String {

@@ -3,6 +3,7 @@
 //! [`ids::Ids`], and pass requests through [`router::Router`].
 #![deny(missing_docs)]
 
+pub mod access_log;
 pub mod auth;
 pub mod cache;
 pub mod caseless;

@@ -23,6 +23,17 @@ pub enum Policy {
     Off,
 }
 
+impl Policy {
+    /// Its word, as configured.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Policy::Strict => "strict",
+            Policy::Lenient => "lenient",
+            Policy::Off => "off",
+        }
+    }
+}
+
 impl FromStr for Policy {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

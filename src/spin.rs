@@ -3,12 +3,13 @@
 //! Every outcome, failures included, is a SCIM response: an `Err` would reach the client
 //! as an empty 500.
 
+use crate::access_log::{request_id, RequestLine};
 use crate::config::{parse_organizations, Config};
 use crate::error::ScimError;
 use crate::health;
 use crate::http::{Request, Response};
 use crate::ids::{format_uuid, Clock, Ids};
-use crate::router::Router;
+use crate::router::{describe, Router};
 use crate::store::{Store, StoreError};
 use crate::vault::net::{NetError, OutRequest, OutResponse, Outbound};
 use spin_sdk::http::{
@@ -21,6 +22,7 @@ use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types::RequestOptions};
 #[cfg(feature = "atomics")]
 use spin_sdk::wit::wasi::keyvalue::atomics;
 use spin_sdk::wit::wasi::keyvalue::{batch, store as wasi_store};
+use std::cell::Cell;
 
 /// Spin variable holding the organizations: JSON
 /// `{"<org uuid>": {"keys": ["<sha256 hex>", ...], "policy": "strict"}}`.
@@ -30,6 +32,14 @@ pub const LIMITS_VAR: &str = "limits";
 
 struct SpinStore {
     bucket: wasi_store::Bucket,
+    /// Host calls made (a batch is one), for the request's log line.
+    calls: Cell<u64>,
+}
+
+impl SpinStore {
+    fn count(&self) {
+        self.calls.set(self.calls.get() + 1);
+    }
 }
 
 fn kv_err(e: impl std::fmt::Debug) -> StoreError {
@@ -38,19 +48,24 @@ fn kv_err(e: impl std::fmt::Debug) -> StoreError {
 
 impl Store for SpinStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.count();
         self.bucket.get(key).map_err(kv_err)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.count();
         self.bucket.set(key, value).map_err(kv_err)
     }
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.count();
         self.bucket.delete(key).map_err(kv_err)
     }
     fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.count();
         self.bucket.exists(key).map_err(kv_err)
     }
     #[cfg(feature = "atomics")]
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.count();
         atomics::increment(&self.bucket, key, delta).map_err(kv_err)
     }
     #[cfg(not(feature = "atomics"))]
@@ -63,6 +78,7 @@ impl Store for SpinStore {
     /// Spin's SQLite backend leaves missing keys out of the answer; others return them
     /// as `none`: both read as absent.
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.count();
         let found = batch::get_many(&self.bucket, keys).map_err(kv_err)?;
         let mut by_key: std::collections::HashMap<String, Vec<u8>> = found
             .into_iter()
@@ -71,15 +87,19 @@ impl Store for SpinStore {
         Ok(keys.iter().map(|k| by_key.remove(k)).collect())
     }
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.count();
         batch::set_many(&self.bucket, pairs).map_err(kv_err)
     }
     fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.count();
         batch::delete_many(&self.bucket, keys).map_err(kv_err)
     }
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.count();
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
+            self.count();
             let page = self.bucket.list_keys(cursor.as_deref()).map_err(kv_err)?;
             out.extend(page.keys.into_iter().filter(|k| k.starts_with(prefix)));
             match page.cursor {
@@ -205,10 +225,23 @@ fn respond(out: ResponseOutparam, r: Response) {
 }
 
 /// Outbound HTTP over wasi:http's outgoing handler, blocking: the core is synchronous.
-struct SpinOutbound;
+/// Outbound HTTP, counting its calls for the request's log line.
+struct SpinOutbound {
+    calls: Cell<u32>,
+}
+
+/// Writes one log line in one write, so lines from concurrent instances never mix.
+fn log(line: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+}
 
 impl Outbound for SpinOutbound {
+    fn log(&self, line: &str) {
+        log(line);
+    }
+
     fn send(&self, req: OutRequest) -> Result<OutResponse, NetError> {
+        self.calls.set(self.calls.get() + 1);
         let (scheme, rest) = match req.url.split_once("://") {
             Some(("https", r)) => (Scheme::Https, r),
             Some(("http", r)) => (Scheme::Http, r),
@@ -311,7 +344,7 @@ fn net_error(e: ErrorCode) -> NetError {
 }
 
 fn unconfigured(path: &str, e: &str) -> Response {
-    eprintln!("scim-edge: configuration error: {e}");
+    log(&format!("scim-edge: configuration error: {e}\n"));
     if health::is_health(path) {
         return health::unhealthy("the configuration does not load");
     }
@@ -323,53 +356,65 @@ fn unconfigured(path: &str, e: &str) -> Response {
 
 #[spin_sdk::http_component]
 fn serve(req: IncomingRequest, out: ResponseOutparam) {
+    let started = SystemClock.now_ms();
     let core = read_request(&req);
+    let rid = request_id(core.header_value("x-request-id"), || RandomIds.new_id());
     let config = match load_config() {
         Ok(c) => c,
         Err(e) => return respond(out, unconfigured(&core.path, &e)),
     };
     let store = match wasi_store::open("default") {
-        Ok(bucket) => SpinStore { bucket },
+        Ok(bucket) => SpinStore {
+            bucket,
+            calls: Cell::new(0),
+        },
         Err(err) => {
             let e = ScimError::unavailable(format!("open store: {err:?}"));
-            eprintln!("scim-edge: {}", e.log_cause().unwrap_or(""));
+            log(&format!(
+                "scim-edge: {}\n",
+                e.log_cause().unwrap_or("the store does not open")
+            ));
             if health::is_health(&core.path) {
                 return respond(out, health::unhealthy("the store does not open"));
             }
             return respond(out, Response::error(&e));
         }
     };
-    let router =
-        Router::new(&config, &store, &SystemClock, &RandomIds).with_outbound(&SpinOutbound);
-    let resp = router.handle(&core);
-    if let Some(cause) = &resp.cause {
-        eprintln!(
-            "scim-edge: {} {} -> {}: {cause}",
-            core.method, core.path, resp.status
-        );
-    }
+    let outbound = SpinOutbound {
+        calls: Cell::new(0),
+    };
+    let router = Router::new(&config, &store, &SystemClock, &RandomIds).with_outbound(&outbound);
+    let mut resp = router.handle(&core);
+    resp.headers.push(("x-request-id".into(), rid.clone()));
     let status = resp.status;
+    let cause = resp.cause.clone();
+    let ms = SystemClock.now_ms() - started;
     let summary = Response {
         status,
         ..Response::default()
     };
     respond(out, resp);
     // The answer is out: the vault's share of this request runs now.
-    match router.after(&core, &summary) {
-        Some(Err(e)) => eprintln!(
-            "scim-edge: vault delivery after {} {}: {e}",
-            core.method, core.path
-        ),
-        Some(Ok(r)) if !r.errors.is_empty() => {
-            // Log forms only: the vault's own words may quote an address.
-            let problems: Vec<String> = r.errors.iter().map(|p| p.log_form()).collect();
-            eprintln!(
-                "scim-edge: vault delivery after {} {}: {}",
-                core.method,
-                core.path,
-                problems.join("; ")
-            )
-        }
-        _ => {}
+    let drained = router.after(&core, &summary);
+    let problems: Vec<String> = match drained {
+        Some(Err(e)) => vec![e],
+        // Log forms only: the vault's own words may quote an address.
+        Some(Ok(r)) => r.errors.iter().map(|p| p.log_form()).collect(),
+        None => Vec::new(),
+    };
+    let (org, route) = describe(&core);
+    log(&RequestLine {
+        at: started,
+        org: org.as_ref().map(|o| o.as_str()),
+        method: &core.method,
+        route,
+        status,
+        ms,
+        kv: store.calls.get(),
+        vault_calls: outbound.calls.get(),
+        request_id: &rid,
+        cause: cause.as_deref(),
+        problems: &problems,
     }
+    .render());
 }

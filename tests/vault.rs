@@ -471,7 +471,7 @@ fn vault_routes_refuse_and_only_changes_drain_after() {
         send("POST", "/_vault/nope", None),
         refused(
             404,
-            "No such vault endpoint; use _vault/sync, _vault/status or _vault/observed"
+            "No such vault endpoint; use _vault/sync, _vault/status, _vault/observed or _vault/retry"
         )
     );
     let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dee@example.com", "emails": [{"primary": true, "value": "dee@example.com"}]});

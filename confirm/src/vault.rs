@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-/// What the official clients send as their version: Vaultwarden logs an error for each
-/// token and sync call without one.
-const CLIENT_VERSION: &str = "2025.11.0";
+// The client version the component also sends: Vaultwarden logs an error for each token
+// and sync call without one.
+use scim_edge::vault::net::CLIENT_VERSION;
 /// Bitwarden's `DeviceType.SDK`.
 const DEVICE_TYPE: &str = "21";
 /// A token this close to its expiry is replaced before use.

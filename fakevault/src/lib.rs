@@ -341,8 +341,8 @@ pub struct Stats {
     pub invites: BTreeMap<String, u32>,
     /// Imports applied (answered 200).
     pub imports: u64,
-    /// Requests whose body came with `Transfer-Encoding: chunked` (front ends that refuse
-    /// those answer 411; a server that reads only `Content-Length` sees an empty body).
+    /// Requests whose body came with `Transfer-Encoding: chunked`: answered 411 and not
+    /// handled, as front ends that take only bodies of a stated length answer them.
     pub chunked: u64,
     /// Every `User-Agent` seen (`""` for a request without one).
     pub user_agents: BTreeSet<String>,

@@ -197,6 +197,10 @@ async fn handle(
         if records_client_version(&req.path) {
             st.stats.client_versions.insert(client_version);
         }
+        // As front ends that take only bodies of a stated length do.
+        if chunked {
+            return Ok(Reply::empty(411).into_response());
+        }
         if st.down {
             return Ok(Reply::empty(503).into_response());
         }

@@ -105,3 +105,24 @@ fn drop_stops_the_server() {
     drop(v);
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[test]
+fn a_chunked_body_is_refused_with_411_and_changes_nothing() {
+    use std::io::{Read, Write};
+    let v = vault(Mode::Bitwarden);
+    let tok = token(&v);
+    let addr = v.url().trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let body = r#"{"email":"a@example.com","type":2}"#;
+    write!(
+        s,
+        "POST /api/public/members HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+    assert!(v.members().is_empty());
+    assert_eq!(v.stats().chunked, 1);
+}

@@ -42,15 +42,21 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// The component's stderr goes to the host's; it is given no files, environment or
-    /// arguments.
+    /// The component's stderr goes to the host's, or is appended to the file named by
+    /// `SCIM_EDGE_COMPONENT_LOG` (where scripts/test collects every suite's log lines to
+    /// scan them); it is given no files, environment or arguments.
     pub(crate) fn new(
         kv: Kv,
         variables: Arc<HashMap<String, String>>,
         hooks: OutboundHooks,
     ) -> Self {
+        let mut wasi = WasiCtx::builder();
+        match log_file() {
+            Some(f) => wasi.stderr(f),
+            None => wasi.inherit_stderr(),
+        };
         State {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
@@ -58,6 +64,23 @@ impl State {
             variables,
         }
     }
+}
+
+/// The log file, opened once per process for appending: each of the component's lines
+/// is one write, so lines from concurrent instances and test processes never mix.
+fn log_file() -> Option<wasmtime_wasi::cli::OutputFile> {
+    static FILE: std::sync::OnceLock<Option<wasmtime_wasi::cli::OutputFile>> =
+        std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::var_os("SCIM_EDGE_COMPONENT_LOG")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(wasmtime_wasi::cli::OutputFile::new)
+    })
+    .clone()
 }
 
 impl WasiView for State {

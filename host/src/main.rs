@@ -18,6 +18,26 @@
 //! `x-kv-calls`, `x-kv-reads` and `x-kv-writes` headers.
 
 use scim_edge_host::{serve, Backend, Host, Profile};
+
+const USAGE: &str = "\
+usage: scim-edge-host --wasm <component.wasm> [--listen 127.0.0.1:3000] [--workers N]
+         [--profile spin|edge] [--no-batch] [--allow-outbound <entry>]...
+         [--variable name=value]...
+
+Serves a Spin HTTP component with an in-memory key-value store, as `spin up` would.
+Variables also come from SPIN_VARIABLE_<NAME> environment variables.
+
+  --wasm FILE             the component
+  --listen ADDR           where to listen (default 127.0.0.1:3000)
+  --workers N             instances serving at once (default 2)
+  --profile spin|edge     spin: with wasi:keyvalue/atomics; edge: Akamai Functions'
+                          interfaces and limits, without atomics
+  --no-batch              every get-many fails, as on Spin's Redis backend
+  --allow-outbound ENTRY  grant outbound HTTP as one allowed_outbound_hosts entry
+                          (repeatable; none: every outbound request is refused)
+  --variable NAME=VALUE   a Spin variable
+  -h, --help              this text
+";
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -59,7 +79,7 @@ fn run() -> Result<(), String> {
                 let (k, val) = v.split_once('=').ok_or("--variable takes name=value")?;
                 variables.insert(k.to_string(), val.to_string());
             }
-            other => return Err(format!("unknown argument {other}")),
+            other => return Err(format!("unknown argument {other} (see --help)")),
         }
     }
     let wasm = wasm.ok_or("--wasm <component.wasm> is required")?;
@@ -90,6 +110,10 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -114,6 +114,27 @@ fn every_response_reports_its_key_value_traffic() {
 }
 
 #[test]
+fn every_answer_carries_a_request_id() {
+    let s = server();
+    let path = format!("/v2/{STRICT}/Users?count=1");
+    let header = |r: &scim_edge_host::client::Reply| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == "x-request-id")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let given = as_org(&s, "GET", &path, &[("x-request-id", "okta-7f3a.1")], b"");
+    assert_eq!(header(&given), "okta-7f3a.1");
+    // An id that is not a short safe token is replaced, not echoed.
+    let unsafe_id = as_org(&s, "GET", &path, &[("x-request-id", "<b>x</b>")], b"");
+    let fresh = header(&unsafe_id);
+    assert!(fresh.len() == 36 && fresh != header(&as_org(&s, "GET", &path, &[], b"")));
+    let refused = call(&s, "GET", "/v2/not-an-org/Users", None);
+    assert_eq!(header(&refused).len(), 36);
+}
+
+#[test]
 fn a_store_whose_get_many_fails_serves_the_same_answers() {
     // Spin's Redis backend fails every get-many; the component must fall back to gets.
     let answers = |no_batch: bool| {
@@ -260,14 +281,15 @@ fn health_route_over_http() {
 }
 
 /// Each manifest builds the artifact its host loads and points at it: `spin.toml` the
-/// build with atomics, `spin.edge.toml` the one without, in its own target directory.
+/// build with atomics, `spin.edge.toml` the one without, each naming the target directory
+/// its `source` is under (a shell's `CARGO_TARGET_DIR` would send the build elsewhere).
 #[test]
 fn each_manifest_builds_and_serves_its_own_artifact() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for (file, features, source) in [
         (
             "spin.toml",
-            "--features atomics\"",
+            "--features atomics --target-dir target\"",
             "target/wasm32-wasip2/release/scim_edge.wasm",
         ),
         (

@@ -268,8 +268,11 @@ fn confirms_what_scim_edge_provisioned(mode: Mode, n: usize) {
     assert_eq!(st["users"]["confirmed"], 2, "{st}");
     // The owner's membership is not scim-edge's: the report says so, and only that.
     assert_eq!(o.vault.stats().confirms, 2);
-    // The agent names a client version (the component's organization logins may not).
-    assert!(o.vault.stats().client_versions.contains("2025.11.0"));
+    // The agent and the component name a client version on every token request.
+    assert_eq!(
+        o.vault.stats().client_versions,
+        [scim_edge::vault::net::CLIENT_VERSION.to_string()].into()
+    );
     // A second pass finds nothing to do.
     let (code, lines, _) = o.run(&[]);
     assert_eq!(code, 0);

@@ -4,6 +4,7 @@
 //! `/healthz`, outside every organization, answers plain JSON.
 
 mod bulk;
+mod console;
 mod discovery;
 mod resources;
 mod route;
@@ -79,6 +80,17 @@ fn split_path(path: &str) -> Option<(String, OrgId, Vec<&str>)> {
         org,
         segs.get(at + 1..).unwrap_or(&[]).to_vec(),
     ))
+}
+
+/// The organization a request's path names and its route's template, for its log line.
+pub fn describe(req: &Request) -> (Option<OrgId>, &'static str) {
+    if health::is_health(&req.path) {
+        return (None, "/healthz");
+    }
+    match split_path(&req.path) {
+        Some((_, org, rest)) => (Some(org), Route::parse(&req.method, &rest).template()),
+        None => (None, "/{unknown}"),
+    }
 }
 
 fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
@@ -186,6 +198,8 @@ impl<'a> Router<'a> {
             Route::Bulk => self.bulk(svc, t, call.body),
             Route::Discovery(d) => self.discovery(t, d),
             Route::Repair => Ok(Response::json(200, &svc.repair()?)),
+            Route::Console(Some(asset)) => Ok(console::asset(asset)),
+            Route::Console(None) => self.overview(svc, t),
             Route::Me => Err(ScimError::new(
                 ErrorKind::NotImplemented,
                 "/Me is not supported: keys belong to organizations, not users",

@@ -3,6 +3,7 @@
 //! then says what it needs (a key, a body), whether the vault drains after its answer,
 //! and its template for logs.
 
+use super::console::Asset;
 use crate::schema::ResourceKind;
 
 /// One request's route inside an organization. Resource segments match in any case.
@@ -20,6 +21,9 @@ pub enum Route<'p> {
     Repair,
     /// `/_vault/sync`, `/_vault/status` or `/_vault/observed`, with the method each takes.
     Vault(VaultOp),
+    /// `GET /_console` and its assets (no key: they hold no data), or the overview the
+    /// page reads (`None`).
+    Console(Option<Asset>),
     /// `/Me` and below, under any method: not implemented (501), since keys belong to
     /// organizations, not users.
     Me,
@@ -77,6 +81,8 @@ pub enum VaultOp {
     Status,
     /// `POST /_vault/observed`: the Confirm agent's report of the members' statuses.
     Observed,
+    /// `POST /_vault/retry`: a parked entry back in the outbox, and a drain.
+    Retry,
 }
 
 /// What a refused request still meets before its refusal, as the endpoints around it do.
@@ -130,6 +136,13 @@ impl<'p> Route<'p> {
             ("_vault", [op]) if op.eq_ignore_ascii_case("observed") => {
                 (Route::Vault(VaultOp::Observed), "POST")
             }
+            ("_vault", [op]) if op.eq_ignore_ascii_case("retry") => {
+                (Route::Vault(VaultOp::Retry), "POST")
+            }
+            ("_console", []) => (Route::Console(Some(Asset::Page)), "GET"),
+            ("_console", ["console.js"]) => (Route::Console(Some(Asset::Script)), "GET"),
+            ("_console", ["console.css"]) => (Route::Console(Some(Asset::Style)), "GET"),
+            ("_console", ["overview"]) => (Route::Console(None), "GET"),
             ("me", _) => return Route::Me,
             _ => return Route::Unknown(first),
         };
@@ -201,6 +214,11 @@ impl<'p> Route<'p> {
             Route::Vault(VaultOp::Sync) => "/_vault/sync",
             Route::Vault(VaultOp::Status) => "/_vault/status",
             Route::Vault(VaultOp::Observed) => "/_vault/observed",
+            Route::Vault(VaultOp::Retry) => "/_vault/retry",
+            Route::Console(Some(Asset::Page)) => "/_console",
+            Route::Console(Some(Asset::Script)) => "/_console/console.js",
+            Route::Console(Some(Asset::Style)) => "/_console/console.css",
+            Route::Console(None) => "/_console/overview",
             Route::Me => "/Me",
             Route::NotAllowed { template, .. } => template,
             Route::Unknown(First::Vault) => "/_vault/{unknown}",
@@ -208,10 +226,10 @@ impl<'p> Route<'p> {
         }
     }
 
-    /// Whether the organization's bearer key must be presented. Every route needs it
-    /// today; a page that answers without one will say no here.
+    /// Whether the organization's bearer key must be presented: everywhere but the
+    /// console's page and assets, which hold no data.
     pub fn needs_key(&self) -> bool {
-        true
+        !matches!(self, Route::Console(Some(_)))
     }
 
     /// Whether the request's JSON body is read (and checked against the limits) before
@@ -224,7 +242,7 @@ impl<'p> Route<'p> {
                 ResourceOp::Create | ResourceOp::Replace(_) | ResourceOp::Patch(_)
             ) | Route::Search(_)
                 | Route::Bulk
-                | Route::Vault(VaultOp::Observed)
+                | Route::Vault(VaultOp::Observed | VaultOp::Retry)
                 | Route::NotAllowed {
                     first: First::Body,
                     ..
@@ -431,8 +449,18 @@ mod tests {
             ("POST", "/_vault/sync", false, false),
             ("GET", "/_vault/status", false, false),
             ("POST", "/_vault/observed", true, false),
+            ("POST", "/_vault/retry", true, false),
+            ("GET", "/_console/overview", false, false),
             ("POST", "/Me", false, false),
         ];
+        // The console's page and assets hold no data: they need no key.
+        for path in ["/_console", "/_console/console.js", "/_console/console.css"] {
+            let route = parse("GET", path);
+            assert!(matches!(route, Route::Console(Some(_))), "{path}");
+            assert!(!route.needs_key(), "{path}");
+            assert_eq!(route.template(), path);
+            assert!(parse("POST", path).needs_key(), "{path}");
+        }
         for (method, path, body, drains) in cases {
             let route = parse(method, path);
             assert!(route.needs_key(), "{method} {path}");

@@ -8,7 +8,7 @@ use crate::vault;
 use serde_json::Value;
 
 impl Router<'_> {
-    fn env(&self) -> vault::Env<'_> {
+    pub(super) fn env(&self) -> vault::Env<'_> {
         vault::Env {
             store: self.store,
             out: self.out,
@@ -80,9 +80,13 @@ impl Router<'_> {
                 200,
                 &vault::agent::record(&self.env(), &t.org, t.cfg, body)?,
             )),
+            Route::Vault(VaultOp::Retry) => Ok(Response::json(
+                200,
+                &vault::retry(&self.env(), &t.org, t.cfg, v, body)?,
+            )),
             Route::NotAllowed { allow, .. } => Err(method_not_allowed(allow)),
             _ => Err(ScimError::not_found(
-                "No such vault endpoint; use _vault/sync, _vault/status or _vault/observed",
+                "No such vault endpoint; use _vault/sync, _vault/status, _vault/observed or _vault/retry",
             )),
         }
     }

@@ -7,7 +7,7 @@
 //! shares it. Any window of the vault's, wherever it starts, then overlaps at most `n`
 //! slots: the vault never sees more than its limit however its windows are aligned.
 
-use super::net::{form_value, origin, NetError, OutRequest, OutResponse, Outbound};
+use super::net::{form_value, origin, NetError, OutRequest, OutResponse, Outbound, CLIENT_VERSION};
 use crate::config::vault::VaultConfig;
 use crate::delivery::{load, save, VaultKeys};
 use crate::error::{Result, ScimError};
@@ -64,6 +64,10 @@ pub struct Conn<'a> {
     deadline: i64,
     calls_left: u32,
     token: Option<String>,
+    /// How this drain's token request went, when it made one: `Err` with the reason.
+    pub token_seen: Option<std::result::Result<(), String>>,
+    /// The outbox entry the drain is delivering, for the vault calls' log lines.
+    pub serving: Option<String>,
     /// Vault calls made (token requests included).
     pub calls: u32,
     /// Writes made.
@@ -121,6 +125,8 @@ impl<'a> Conn<'a> {
             deadline,
             calls_left: calls,
             token: None,
+            token_seen: None,
+            serving: None,
             calls: 0,
             writes: 0,
             limited: 0,
@@ -251,7 +257,22 @@ impl<'a> Conn<'a> {
         }
         self.calls_left -= 1;
         self.calls += 1;
-        match self.out.send(req) {
+        let (method, url, start) = (req.method, req.url.clone(), self.now());
+        let sent = self.out.send(req);
+        let outcome = match &sent {
+            Ok(r) => Ok(r.status),
+            Err(e) => Err(e.to_string()),
+        };
+        self.out.log(&crate::access_log::vault_call(
+            start,
+            self.keys.0.as_str(),
+            method,
+            &url,
+            outcome.as_ref().map(|s| *s).map_err(String::as_str),
+            self.now() - start,
+            self.serving.as_deref(),
+        ));
+        match sent {
             Ok(r) if r.status == 429 => {
                 self.limited += 1;
                 self.pause_for(&r);
@@ -294,13 +315,16 @@ impl<'a> Conn<'a> {
             .collect::<Vec<_>>()
             .join("&");
         let url = format!("{}/connect/token", self.cfg.identity_url);
-        let r = self.send(OutRequest::new(
-            "POST",
-            url.clone(),
-            Some("application/x-www-form-urlencoded"),
-            body.into_bytes(),
-            self.cfg.timeout_ms,
-        ))?;
+        let r = self.send(
+            OutRequest::new(
+                "POST",
+                url.clone(),
+                Some("application/x-www-form-urlencoded"),
+                body.into_bytes(),
+                self.cfg.timeout_ms,
+            )
+            .header("bitwarden-client-version", CLIENT_VERSION.into()),
+        )?;
         if r.status != 200 {
             // The identity server's own words; the request (and the secret) stay out.
             return Err(Fail::Fatal(format!(
@@ -335,7 +359,16 @@ impl<'a> Conn<'a> {
         }
         let t = match self.cached_token() {
             Ok(Some(t)) => t,
-            _ => self.fetch_token()?,
+            _ => {
+                let fetched = self.fetch_token();
+                self.token_seen = Some(match &fetched {
+                    Ok(_) => Ok(()),
+                    Err(Fail::Vault(m) | Fail::Fatal(m) | Fail::Store(m)) => Err(m.clone()),
+                    Err(Fail::Limited) => Err("the token endpoint asked to wait (429)".into()),
+                    Err(Fail::Budget) => Err("the drain's budget ran out first".into()),
+                });
+                fetched?
+            }
         };
         self.token = Some(t.clone());
         Ok(t)

@@ -10,7 +10,9 @@ use super::conn::{store_fail, Conn, Fail};
 use super::problem::{texts, Problem};
 use crate::collection::always_live;
 use crate::config::vault::{VaultConfig, VaultKind};
-use crate::delivery::{load, parse_entry, save, Item, Kind, Meta, VaultKeys};
+use crate::delivery::{
+    load, parse_entry, save, Item, Kind, Meta, Recorded, TokenSeen, VaultKeys, PROBLEMS_KEPT,
+};
 use crate::error::Result;
 use crate::service::{GroupWant, Service, UserWant};
 use serde::Serialize;
@@ -71,6 +73,8 @@ pub struct Drain<'s, 'a> {
     seen: HashSet<String>,
     /// Whether a pass stopped early (budget, a failure): no further pass.
     stopped: bool,
+    /// How many of the report's errors and drift are in the recent problems already.
+    recorded: (usize, usize),
 }
 
 /// Backoff after `attempts` failures: `retry_ms` doubling, at most an hour.
@@ -98,6 +102,7 @@ impl<'s, 'a> Drain<'s, 'a> {
             report: Report::default(),
             claimed: false,
             seen: HashSet::new(),
+            recorded: (0, 0),
             stopped: false,
         }
     }
@@ -181,9 +186,50 @@ impl<'s, 'a> Drain<'s, 'a> {
             None if self.report.sent > 0 => meta.last_error = None,
             None => {}
         }
+        if let Some(seen) = self.conn.token_seen.take() {
+            meta.token = Some(TokenSeen {
+                at: now,
+                error: seen.err(),
+            });
+        }
+        // Best effort: a store that fails here has failed the drain's own writes already.
+        let _ = self.record_problems(now, meta.token.as_ref());
         self.sweep(&mut meta, counters, now);
         // The last write also carries counters a store without atomics writes behind.
         save(self.conn.store(), &key, &meta)
+    }
+
+    /// Adds what this pass ran into to the organization's recent problems: nothing is
+    /// read or written when it ran into nothing.
+    fn record_problems(&mut self, now: i64, token: Option<&TokenSeen>) -> Result<()> {
+        let failed_token = token.filter(|t| t.at == now).and_then(|t| t.error.clone());
+        let (errors, drift) = self.recorded;
+        let new: Vec<Recorded> = self.report.errors[errors..]
+            .iter()
+            .chain(&self.report.drift[drift..])
+            .map(|p| Recorded {
+                at: now,
+                kind: p.kind().into(),
+                id: p.resource().map(str::to_string),
+                message: p.to_string(),
+            })
+            .chain(failed_token.map(|m| Recorded {
+                at: now,
+                kind: "token".into(),
+                id: None,
+                message: m,
+            }))
+            .collect();
+        self.recorded = (self.report.errors.len(), self.report.drift.len());
+        if new.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.problems();
+        let mut all: Vec<Recorded> = load(self.conn.store(), &key)?;
+        all.extend(new);
+        let over = all.len().saturating_sub(PROBLEMS_KEPT);
+        all.drain(..over);
+        save(self.conn.store(), &key, &all)
     }
 
     /// Records the counters this pass leaves behind and deletes those due.
@@ -282,7 +328,9 @@ impl<'s, 'a> Drain<'s, 'a> {
 
     /// Delivers one entry; `false` when it waits out a backoff (nothing tried).
     fn entry(&mut self, kind: Kind, id: &str) -> std::result::Result<bool, Fail> {
-        self.seen.insert(crate::delivery::entry(kind, id));
+        let e = crate::delivery::entry(kind, id);
+        self.conn.serving = Some(e.clone());
+        self.seen.insert(e);
         let store = self.conn.store();
         let key = self.keys.item(kind, id);
         let mut item: Item = load(store, &key).map_err(store_fail)?;

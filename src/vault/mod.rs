@@ -16,19 +16,22 @@ pub mod net;
 mod policy_tests;
 mod problem;
 mod reconcile;
+mod retry;
 mod turn;
 mod vaultwarden;
 
 pub use drain::Report;
 pub use problem::Problem;
+pub use retry::retry;
 
 use crate::cache::Cached;
 use crate::collection::always_live;
 use crate::config::vault::{VaultConfig, VaultKind};
 use crate::config::OrgConfig;
-use crate::delivery::{load, Item, Kind, Meta, VaultKeys};
+use crate::delivery::{load, Item, Kind, Meta, Recorded, VaultKeys};
 use crate::error::Result;
 use crate::ids::{Clock, Ids, OrgId};
+use crate::member_status::MemberStatus;
 use crate::schema::ResourceKind;
 use crate::service::{Limits, Service};
 use crate::store::Store;
@@ -41,6 +44,9 @@ use turn::Turn;
 
 /// How often a sync waiting for the organization's turn looks again (ms).
 const TURN_POLL_MS: i64 = 100;
+
+/// How many members waiting for Confirm the status lists.
+const CONFIRM_QUEUE_SHOWN: usize = 100;
 
 /// A reconcile (listing the vault) runs on a sync when the last is older than this.
 pub const REFRESH_MS: i64 = 15 * 60_000;
@@ -165,7 +171,8 @@ fn take_turn(env: &Env<'_>, turn: &mut Turn<'_>, trigger: Trigger, deadline: i64
 }
 
 /// `GET _vault/status`: the backlog, parked entries with their errors, the last sync,
-/// drift, and users by vault status.
+/// drift, users by vault status, the members waiting for Confirm, the last token
+/// request, the recent problems (newest first) and the Confirm agent's last pass.
 pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) -> Result<Value> {
     let store = Cached::new(env.store);
     let svc = service(env, &store, org, cfg);
@@ -179,6 +186,7 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
     let parked = drain::parked(&store, &keys)?;
     let backlog = svc.outbox().all(now, &always_live)?.total;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut waiting = Vec::new();
     let ids = svc.ids_of(ResourceKind::User)?;
     for chunk in ids.chunks(100) {
         let item_keys: Vec<String> = chunk
@@ -189,12 +197,29 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         for id in chunk {
             let item: Item = load(&store, &keys.item(Kind::User, id))?;
             let seen = crate::delivery::observed(&store, &keys, id)?;
-            *counts
-                .entry(item.status(seen.as_ref()).as_str())
-                .or_default() += 1;
+            let status = item.status(seen.as_ref());
+            *counts.entry(status.as_str()).or_default() += 1;
+            if status == MemberStatus::Accepted && waiting.len() < CONFIRM_QUEUE_SHOWN {
+                waiting.push((id.clone(), seen.map_or(0, |o| o.at)));
+            }
         }
     }
     let time = |ms: i64| (ms > 0).then(|| crate::time::format_millis(ms));
+    let mut queue = Vec::new();
+    for (id, since) in waiting {
+        let email = svc.user_want(&id)?.map(|w| w.email);
+        queue.push(json!({"id": id, "email": email, "since": time(since)}));
+    }
+    let problems: Vec<Recorded> = load(&store, &keys.problems())?;
+    let problems: Vec<Value> = problems
+        .iter()
+        .rev()
+        .map(|p| json!({"at": time(p.at), "kind": p.kind, "id": p.id, "message": p.message}))
+        .collect();
+    let token = meta
+        .token
+        .as_ref()
+        .map(|t| json!({"at": time(t.at), "ok": t.error.is_none(), "error": t.error}));
     Ok(json!({
         "kind": match vault.kind { VaultKind::Bitwarden => "bitwarden", VaultKind::Vaultwarden => "vaultwarden" },
         "vault": net::origin(&vault.api_url),
@@ -207,6 +232,9 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         "lastError": meta.last_error,
         "drift": meta.drift,
         "users": counts,
+        "confirmQueue": queue,
+        "token": token,
+        "problems": problems,
         "agent": agent::last_pass(&store, &keys)?,
     }))
 }

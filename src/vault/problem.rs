@@ -52,6 +52,28 @@ impl std::fmt::Display for Problem {
 }
 
 impl Problem {
+    /// Its kind, as the recent problems list it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Problem::Refused { .. } => "refused",
+            Problem::Drift { .. } => "drift",
+            Problem::Vault(_) => "vault",
+            Problem::Fatal(_) => "fatal",
+            Problem::Store(_) => "store",
+            Problem::Busy => "busy",
+        }
+    }
+
+    /// The SCIM id of the resource concerned, when there is one.
+    pub fn resource(&self) -> Option<&str> {
+        match self {
+            Problem::Refused { entry, .. } | Problem::Drift { entry, .. } => {
+                crate::delivery::parse_entry(entry).map(|(_, id)| id)
+            }
+            _ => None,
+        }
+    }
+
     /// The form for the host's log: entry ids and fixed words, never the vault's text
     /// (which may quote an address) nor a member's email or a group's name.
     pub fn log_form(&self) -> String {

@@ -22,6 +22,7 @@ const GROUP_CHECKS: usize = 20;
 impl Drain<'_, '_> {
     /// Lists the vault and links, reports drift, and marks what needs delivering.
     pub(super) fn reconcile(&mut self) -> Result<(), Fail> {
+        self.conn.serving = Some("reconcile".into());
         let listed_at = self.conn.now();
         let members: Vec<ApiMember> = self.conn.api_list(Api::Members)?;
         let mut by_ext: HashMap<&str, &ApiMember> = HashMap::new();

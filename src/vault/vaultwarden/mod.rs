@@ -40,6 +40,7 @@ impl Drain<'_, '_> {
     /// from the last import, and the debounce allows. `retry`: members the vault refused
     /// are tried again before their backoff is over (a reconcile).
     pub(super) fn vaultwarden(&mut self, force: bool, retry: bool) -> Result<(), Fail> {
+        self.conn.serving = Some(IMPORT.into());
         let store = self.conn.store();
         let now = self.conn.now();
         // The debounce first: most drains after a request stop here, one read in.
