@@ -58,6 +58,7 @@ fn a_parked_entry_is_a_problem_and_retry_delivers_it_once_the_vault_takes_it() {
     let s = status(&t);
     let entry = format!("u:{id}");
     assert_eq!(s["parked"][0]["entry"], entry.as_str(), "{s}");
+    assert_eq!(s["parked"][0]["name"], "late@example.com", "{s}");
     let p = &s["problems"][0];
     assert_eq!(
         (p["kind"].as_str(), p["id"].as_str()),
@@ -193,4 +194,14 @@ fn the_overview_and_the_console_routes() {
         &format!("/v2/{ORG}/_console/overview"),
     ));
     assert_eq!(r.status, 401);
+    // With a trailing slash the page's relative assets would miss: it is redirected.
+    let r = router.handle(&Request::new("GET", &format!("/scim/v2/{ORG}/_console/")));
+    assert_eq!(r.status, 308);
+    let to = format!("/scim/v2/{ORG}/_console");
+    assert_eq!(r.header_value("location"), Some(to.as_str()));
+    // The icon a browser asks for on its own is answered with nothing.
+    assert_eq!(
+        router.handle(&Request::new("GET", "/favicon.ico")).status,
+        204
+    );
 }

@@ -170,8 +170,8 @@
       ["lastSync", "Last sync", when(v.lastSync)],
       ["lastSent", "Last change sent", when(v.lastSent)],
       ["lastReconcile", "Last reconcile", when(v.lastReconcile)],
-      ["pause", "Paused", paused ? ["until ", when(paused), v.lastError ? [": ", reason(v.lastError)] : ""] : "no", paused ? "bad" : ""],
       ["backlog", "Backlog", `${v.backlog} waiting`, v.backlog ? "warn" : ""],
+      ["pause", "Paused", paused ? ["until ", when(paused), v.lastError ? [": ", reason(v.lastError)] : ""] : "no", paused ? "bad" : ""],
     ];
     if (!paused && v.lastError) rows.push(["lastError", "Last error", reason(v.lastError), "warn"]);
     const a = v.agent;
@@ -186,12 +186,13 @@
       const retry = h("button", "", "Retry");
       retry.type = "button";
       retry.dataset.entry = p.entry;
-      retry.setAttribute("aria-label", "Retry " + entryName(p.entry));
+      const who = p.name ? `${p.name} (${entryName(p.entry)})` : entryName(p.entry);
+      retry.setAttribute("aria-label", "Retry " + who);
       retry.addEventListener("click", () => act($("retry-out"), async () => {
         const r = await api("POST", "/_vault/retry", { entry: p.entry });
         return [h("p", "", `Retried ${entryName(r.retried)}.`), report(r.sync)];
       }));
-      return [h("span", "what", entryName(p.entry)), h("span", "why", p.error || "(the vault gave no message)"), retry];
+      return [h("span", "what", who), h("span", "why", p.error || "(the vault gave no message)"), retry];
     });
 
     // Only Bitwarden's members are listed and compared; a Vaultwarden reconcile sends

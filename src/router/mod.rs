@@ -145,7 +145,18 @@ impl<'a> Router<'a> {
         if health::is_health(&req.path) {
             return Ok(health::check(&req.method, self.store));
         }
+        // Browsers ask for it on their own; the console names no icon.
+        if req.path == "/favicon.ico" {
+            return Ok(Response::asset(204, "image/x-icon", b""));
+        }
         let (t, route) = self.target(req)?;
+        // `_console/` would load its assets from `_console/_console/`.
+        if matches!(route, Route::Console(Some(console::Asset::Page))) && req.path.ends_with('/') {
+            let mut r = Response::asset(308, "text/plain; charset=utf-8", b"");
+            let to = format!("{}/_console", t.base);
+            r.headers.push(("location".into(), to));
+            return Ok(console::guarded(r));
+        }
         if route.needs_key() {
             authenticate(req.header_values("authorization"), &t.cfg.keys)?;
         }

@@ -210,6 +210,16 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         let email = svc.user_want(&id)?.map(|w| w.email);
         queue.push(json!({"id": id, "email": email, "since": time(since)}));
     }
+    // Who each parked entry is: the user's address or the group's name.
+    let mut parked_named = Vec::new();
+    for (e, m) in &parked {
+        let name = match crate::delivery::parse_entry(e) {
+            Some((Kind::User, id)) => svc.user_want(id)?.map(|w| w.email),
+            Some((Kind::Group, id)) => svc.group_want(id)?.map(|g| g.name),
+            None => None,
+        };
+        parked_named.push(json!({"entry": e, "name": name, "error": m}));
+    }
     let problems: Vec<Recorded> = load(&store, &keys.problems())?;
     let problems: Vec<Value> = problems
         .iter()
@@ -224,7 +234,7 @@ pub fn status(env: &Env<'_>, org: &OrgId, cfg: &OrgConfig, vault: &VaultConfig) 
         "kind": match vault.kind { VaultKind::Bitwarden => "bitwarden", VaultKind::Vaultwarden => "vaultwarden" },
         "vault": net::origin(&vault.api_url),
         "backlog": backlog,
-        "parked": parked.iter().map(|(e, m)| json!({"entry": e, "error": m})).collect::<Vec<_>>(),
+        "parked": parked_named,
         "lastSync": time(meta.last_sync),
         "lastSent": time(meta.last_sent),
         "lastReconcile": time(meta.adopted_at),

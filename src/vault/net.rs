@@ -96,6 +96,9 @@ impl OutResponse {
             .map(str::to_string)
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
         let m = m.trim();
+        if m.is_empty() {
+            return "(an empty answer)".into();
+        }
         match m.char_indices().nth(200) {
             Some((i, _)) => format!("{}…", &m[..i]),
             None => m.to_string(),
