@@ -23,6 +23,8 @@ use crate::service::Limits;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
+pub mod forward;
+
 /// The prefixes used when the configuration names none: Bitwarden serves `/v2/{org}`
 /// under the `/scim` path base.
 pub const DEFAULT_PREFIXES: [&str; 2] = ["/scim/v2", "/v2"];
