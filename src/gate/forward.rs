@@ -2,7 +2,7 @@
 //! vault over outbound HTTP, and the vault's answer comes back repaired. The Spin
 //! adapter (`gate/`) only moves bytes; everything decided about them is here.
 
-use super::{Admitted, GateConfig, ResponsePlan};
+use super::{Admitted, GateConfig};
 use crate::error::{error_body, ScimError};
 use crate::http::{Request, Response, SCIM_JSON};
 use crate::vault::net::{NetError, OutRequest, OutResponse, Outbound};
@@ -188,13 +188,9 @@ impl Pending<'_> {
 
 /// The vault's answer as the client gets it: repaired where the gate repairs it.
 fn answer(a: &Admitted, got: OutResponse) -> Response {
-    match a.response_plan(got.status, &got.headers, got.body.is_empty()) {
-        ResponsePlan::Replace(r) => r,
-        ResponsePlan::Buffer => match a.finish_response(got.status, &got.body) {
-            Some(fixed) => fixed,
-            None => forwarded(got),
-        },
-        ResponsePlan::Forward => forwarded(got),
+    match a.repair(got.status, &got.headers, &got.body) {
+        Some(fixed) => fixed,
+        None => forwarded(got),
     }
 }
 
