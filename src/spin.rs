@@ -7,7 +7,7 @@
 use crate::config::{parse_organizations, Config};
 use crate::error::ScimError;
 use crate::health;
-use crate::http::{Request, Response};
+use crate::http::Response;
 use crate::ids::{format_uuid, Clock, Ids};
 use crate::router::Router;
 use crate::spin_http::{read_request, respond, SpinOutbound};

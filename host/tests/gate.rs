@@ -6,16 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "../../tests/common/orgs.rs"]
-mod orgs;
 #[path = "../../tests/common/runscope.rs"]
 mod runscope;
 #[path = "../../envoy/tests/support/suite.rs"]
 mod suite;
+// Both it and `common` locate artifacts with tests/common/built.rs.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../envoy/tests/support/mod.rs"]
 mod support;
 
-use orgs::{key, OFF, STRICT};
+use common::orgs::{self, key, OFF, STRICT};
 use scim_edge::auth::KeyHash;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;

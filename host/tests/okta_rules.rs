@@ -7,10 +7,8 @@
 mod common;
 #[path = "../../tests/common/fixtures.rs"]
 mod fixtures;
-#[path = "../../tests/common/orgs.rs"]
-mod orgs;
 
-use orgs::{key, LENIENT, OFF, STRICT};
+use common::orgs::{key, LENIENT, OFF, STRICT};
 use scim_edge::auth::KeyHash;
 use scim_edge::error::error_body;
 use scim_edge::error::ScimError;
