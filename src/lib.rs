@@ -25,6 +25,8 @@ pub mod schema;
 pub mod service;
 #[cfg(feature = "spin")]
 mod spin;
+#[cfg(feature = "spin-http")]
+pub mod spin_http;
 pub mod store;
 pub mod time;
 pub mod vault;

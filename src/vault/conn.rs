@@ -257,7 +257,7 @@ impl<'a> Conn<'a> {
         }
         self.calls_left -= 1;
         self.calls += 1;
-        let (method, url, start) = (req.method, req.url.clone(), self.now());
+        let (method, url, start) = (req.method.clone(), req.url.clone(), self.now());
         let sent = self.out.send(req);
         let outcome = match &sent {
             Ok(r) => Ok(r.status),
@@ -266,7 +266,7 @@ impl<'a> Conn<'a> {
         self.out.log(&crate::access_log::vault_call(
             start,
             self.keys.0.as_str(),
-            method,
+            &method,
             &url,
             outcome.as_ref().map(|s| *s).map_err(String::as_str),
             self.now() - start,

@@ -4,8 +4,8 @@
 /// One outbound request.
 #[derive(Debug, Clone)]
 pub struct OutRequest {
-    /// `GET`, `POST`, `PUT`, `DELETE`.
-    pub method: &'static str,
+    /// `GET`, `POST`, `PUT`, `DELETE` (the edge gate forwards any method).
+    pub method: String,
     /// The absolute URL.
     pub url: String,
     /// Headers (the bearer token among them: never log them).
@@ -32,7 +32,7 @@ impl OutRequest {
     /// their length, never chunked (a server that reads only the length would see an
     /// empty body; front ends that refuse chunked requests answer 411).
     pub fn new(
-        method: &'static str,
+        method: &str,
         url: String,
         content_type: Option<&str>,
         body: Vec<u8>,
@@ -46,7 +46,7 @@ impl OutRequest {
             headers.push(("content-length".into(), body.len().to_string()));
         }
         OutRequest {
-            method,
+            method: method.to_string(),
             url,
             headers,
             body,

@@ -65,7 +65,7 @@ impl Outbound for Double {
             .borrow_mut()
             .push(format!("{} {route}", req.method));
         let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        (self.answer.borrow())(req.method, &route, &body)
+        (self.answer.borrow())(&req.method, &route, &body)
     }
 
     fn pause(&self, ms: i64) {

@@ -141,7 +141,13 @@ pub fn bootstrap(listeners: &[Listener]) -> Value {
 /// Spawns `bin` through a shell that kills it once this process's end of its stdin
 /// closes, so a server outlives no test (a `static` is never dropped). The shell exits
 /// with the server.
-fn spawn_tied(bin: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)], stdout: Stdio) -> Child {
+fn spawn_tied(
+    bin: &Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+    stdout: Stdio,
+    stderr: Stdio,
+) -> Child {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(r#"exec 3<&0; "$0" "$@" </dev/null & c=$!; (read _ <&3; kill $c 2>/dev/null) & wait $c"#)
@@ -149,7 +155,7 @@ fn spawn_tied(bin: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)], stdou
         .args(args)
         .stdin(Stdio::piped())
         .stdout(stdout)
-        .stderr(Stdio::null());
+        .stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -199,27 +205,51 @@ pub struct SpinHost {
 }
 
 impl SpinHost {
+    /// The scim-edge component (the `spin` build) with `organizations`.
     pub fn start(organizations: &str) -> SpinHost {
-        let bin = built::built(&repo(), "debug/scim-edge-host");
         let wasm = built::built(&repo(), "wasm32-wasip2/release/scim_edge.wasm");
         assert!(
-            bin.exists() && wasm.exists(),
-            "build the test host and the component first: cargo build -p scim-edge-host --bin scim-edge-host; cargo build --lib --target wasm32-wasip2 --release --features atomics"
+            wasm.exists(),
+            "build the component first: cargo build --lib --target wasm32-wasip2 --release --features atomics"
         );
-        let args: Vec<&std::ffi::OsStr> = vec![
+        SpinHost::serve(
+            &wasm,
+            "spin",
+            &[("SPIN_VARIABLE_ORGANIZATIONS", organizations)],
+            &[],
+            Stdio::null(),
+        )
+    }
+
+    /// Any component on the host's `profile`, with `env` (its variables) and
+    /// `--allow-outbound` entries; the host's stderr (and the component's) to `stderr`.
+    pub fn serve(
+        wasm: &Path,
+        profile: &str,
+        env: &[(&str, &str)],
+        allow: &[&str],
+        stderr: Stdio,
+    ) -> SpinHost {
+        let bin = built::built(&repo(), "debug/scim-edge-host");
+        assert!(
+            bin.exists(),
+            "build the test host first: cargo build -p scim-edge-host --bin scim-edge-host"
+        );
+        let mut args: Vec<&std::ffi::OsStr> = vec![
             "--wasm".as_ref(),
             wasm.as_os_str(),
+            "--profile".as_ref(),
+            profile.as_ref(),
             "--listen".as_ref(),
             "127.0.0.1:0".as_ref(),
             "--workers".as_ref(),
             "2".as_ref(),
         ];
-        let mut child = spawn_tied(
-            &bin,
-            &args,
-            &[("SPIN_VARIABLE_ORGANIZATIONS", organizations)],
-            Stdio::piped(),
-        );
+        for a in allow {
+            args.push("--allow-outbound".as_ref());
+            args.push(a.as_ref());
+        }
+        let mut child = spawn_tied(&bin, &args, env, Stdio::piped(), stderr);
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -263,7 +293,7 @@ impl Envoy {
             "--log-path".as_ref(),
             log.as_os_str(),
         ];
-        let child = spawn_tied(&envoy_bin(), &args, &[], Stdio::null());
+        let child = spawn_tied(&envoy_bin(), &args, &[], Stdio::null(), Stdio::null());
         let mut envoy = Envoy {
             child,
             admin: "127.0.0.1:0".parse().unwrap(),

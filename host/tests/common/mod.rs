@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 #[path = "../../../tests/common/built.rs"]
 mod built;
 #[path = "../../../tests/common/orgs.rs"]
-mod orgs;
+pub mod orgs;
 pub use orgs::{key, OFF, OTHER, STRICT};
 
 /// The profile the end-to-end suites run on: `SCIM_EDGE_PROFILE` (`spin`, the default,

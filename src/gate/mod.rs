@@ -23,6 +23,9 @@ use crate::service::Limits;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
+pub mod forward;
+pub mod verdict;
+
 /// The prefixes used when the configuration names none: Bitwarden serves `/v2/{org}`
 /// under the `/scim` path base.
 pub const DEFAULT_PREFIXES: [&str; 2] = ["/scim/v2", "/v2"];
@@ -398,6 +401,21 @@ impl Admitted {
             return ResponsePlan::Buffer;
         }
         ResponsePlan::Forward
+    }
+
+    /// Repairs a whole response (status, headers, body) by its plan; `None`: forward it
+    /// as it is.
+    pub fn repair(
+        &self,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Option<Response> {
+        match self.response_plan(status, headers, body.is_empty()) {
+            ResponsePlan::Forward => None,
+            ResponsePlan::Replace(r) => Some(r),
+            ResponsePlan::Buffer => self.finish_response(status, body),
+        }
     }
 
     /// Repairs a buffered list body; `None` forwards it unchanged. The returned
