@@ -343,7 +343,13 @@ impl<'a> Conn<'a> {
         if token.is_empty() {
             return Err(Fail::Vault("the token answer has no access_token".into()));
         }
-        let life = v.get("expires_in").and_then(Value::as_i64).unwrap_or(3600) * 1000;
+        // The vault's number, held to a day: a huge one would overflow the product.
+        let life = v
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .unwrap_or(3600)
+            .clamp(0, 86_400)
+            * 1000;
         let early = (life / 10).min(60_000);
         let stored = Token {
             access_token: token.clone(),
