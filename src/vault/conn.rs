@@ -200,6 +200,10 @@ impl<'a> Conn<'a> {
                 return Err(Fail::Budget);
             }
             self.out.pause(next - now);
+            if self.now() == now {
+                // A host that cannot wait (no outbound HTTP): the drain ends here.
+                return Err(Fail::Budget);
+            }
         }
     }
 

@@ -167,6 +167,10 @@ fn take_turn(env: &Env<'_>, turn: &mut Turn<'_>, trigger: Trigger, deadline: i64
             return Ok(false);
         }
         env.out.pause(TURN_POLL_MS);
+        if env.clock.now_ms() == now {
+            // A host that cannot wait (no outbound HTTP): no turn this time.
+            return Ok(false);
+        }
     }
 }
 
