@@ -700,3 +700,28 @@ fn groups_changed_by_hand_are_found_in_turn_and_healed() {
     t.drain_all();
     assert_eq!(vg("okta-eng-24").member_ids.len(), 2);
 }
+
+#[test]
+fn a_group_does_not_wait_for_a_member_who_is_not_invited() {
+    let t = T::new(Mode::Bitwarden, json!({}));
+    let a = t.user("ann@example.com", "okta-ann");
+    // Created inactive (as Entra ID may): never invited, so never in the vault.
+    let r = t.call("POST", "/Users", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob@example.com", "externalId": "okta-bob", "emails": [{"primary": true, "value": "bob@example.com"}], "active": false})));
+    assert_eq!(r.status, 201);
+    let b = r.body_json()["id"].as_str().unwrap().to_string();
+    let g = t.call("POST", "/Groups", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng", "externalId": "okta-eng", "members": [{"value": a}, {"value": b}]})));
+    assert_eq!(g.status, 201);
+    t.drain_all();
+    let ann = t.member("ann@example.com");
+    assert_eq!(t.vault.members().len(), 1);
+    assert_eq!(t.vault.groups()[0].member_ids, vec![ann.id.clone()]);
+    // Activated, bob is invited and joins the group.
+    t.set_active(&b, true);
+    t.drain_all();
+    let bob = t.member("bob@example.com");
+    let mut ids = t.vault.groups()[0].member_ids.clone();
+    ids.sort();
+    let mut want = vec![ann.id, bob.id];
+    want.sort();
+    assert_eq!(ids, want);
+}

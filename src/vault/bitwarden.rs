@@ -77,6 +77,12 @@ impl Drain<'_, '_> {
         Ok(Some(n == 1))
     }
 
+    /// Whether this user, not in the vault yet, is on its way there: active in SCIM.
+    fn will_invite(&self, user: &str) -> Result<bool, Fail> {
+        let want = self.svc.user_want(user).map_err(store_fail)?;
+        Ok(want.is_some_and(|w| w.active))
+    }
+
     /// Brings one member to the state its SCIM user asks for.
     pub(super) fn bitwarden_user(
         &mut self,
@@ -276,12 +282,15 @@ impl Drain<'_, '_> {
             .map(|m| self.keys.item(Kind::User, m))
             .collect();
         self.conn.store().prefetch(&keys);
-        for key in &keys {
+        for (user, key) in g.members.iter().zip(&keys) {
             let m: Item = crate::delivery::load(self.conn.store(), key).map_err(store_fail)?;
             match m.vid {
                 Some(v) => vids.push(v),
                 // A member not delivered yet: the group waits for it, unless it failed.
                 None if m.parked || m.error.is_some() => {}
+                // Or unless it is not to be invited (inactive or gone): its delivery adds
+                // the group back if it ever is.
+                None if !self.will_invite(user)? => {}
                 None => return Ok(Step::Wait),
             }
         }
