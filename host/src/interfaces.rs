@@ -4,6 +4,7 @@
 //! and batch), each adapted to its request's [`Kv`].
 
 use crate::backend::{GetMany, Kv};
+use crate::memory::MemoryPeak;
 use crate::outbound::OutboundHooks;
 use crate::Profile;
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub(crate) struct State {
     hooks: OutboundHooks,
     kv: Kv,
     variables: Arc<HashMap<String, String>>,
+    pub(crate) memory: MemoryPeak,
 }
 
 impl State {
@@ -49,6 +51,7 @@ impl State {
         kv: Kv,
         variables: Arc<HashMap<String, String>>,
         hooks: OutboundHooks,
+        memory: MemoryPeak,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
         match log_file() {
@@ -62,6 +65,7 @@ impl State {
             hooks,
             kv,
             variables,
+            memory,
         }
     }
 }

@@ -41,11 +41,13 @@ use wasmtime_wasi_http::WasiHttpView;
 mod backend;
 pub mod client;
 mod interfaces;
+mod memory;
 mod outbound;
 mod profile;
 
 use backend::{Kv, Tally};
 use interfaces::State;
+use memory::MemoryPeak;
 use outbound::{Outbound, OutboundHooks};
 
 pub use backend::{Backend, EDGE_MAX_KEY, EDGE_MAX_VALUE};
@@ -65,6 +67,7 @@ pub struct Host {
     variables: Arc<HashMap<String, String>>,
     outbound: Arc<Outbound>,
     in_flight: Arc<AtomicUsize>,
+    memory_peak: Arc<AtomicUsize>,
 }
 
 /// Counts a running handler for as long as it lives.
@@ -129,6 +132,7 @@ impl Host {
             variables: Arc::new(variables),
             outbound: Arc::new(Outbound::new(AllowedHosts::default())),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            memory_peak: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -174,6 +178,12 @@ impl Host {
         }
     }
 
+    /// The largest linear memory (bytes) an instance has grown to since the last call;
+    /// starts again from zero.
+    pub fn take_memory_peak(&self) -> usize {
+        self.memory_peak.swap(0, Ordering::Relaxed)
+    }
+
     /// The shared key-value data.
     pub fn backend(&self) -> &Arc<Backend> {
         &self.backend
@@ -201,8 +211,10 @@ impl Host {
                 Kv::new(self.backend.clone(), self.profile, tally.clone()),
                 self.variables.clone(),
                 OutboundHooks::new(self.outbound.clone(), tally.clone()),
+                MemoryPeak(self.memory_peak.clone()),
             ),
         );
+        store.limiter(|s| &mut s.memory);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
