@@ -324,7 +324,7 @@ fn run() -> Result<bool, String> {
             t.as_secs_f64()
         ),
         None => println!(
-            "vault never matched SCIM within {} s",
+            "vault never matched SCIM: the backlog stopped shrinking ({} s of syncs in all)",
             settled.waited.as_secs()
         ),
     }
