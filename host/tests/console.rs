@@ -13,16 +13,14 @@ mod common;
 #[path = "../../tests/vault/support.rs"]
 mod support;
 
-use common::{json, key, org_entry, profile, wasm, STRICT};
+use common::{json, key, org_call, org_entry, vault_server, STRICT};
 use scim_edge_fakevault::{FakeVault, Mode, ACCEPTED, REVOKED};
 use scim_edge_host::client::{request, Reply};
-use scim_edge_host::{serve, Backend, Host, Running};
+use scim_edge_host::Running;
 use serde_json::{json as j, Value};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 use support::{start_vault, vault_config};
 
@@ -53,35 +51,10 @@ fn vault_entry(org: &str, v: &FakeVault, extra: Value) -> String {
     format!("{}, \"vault\": {cfg}}}", base.trim_end_matches('}'))
 }
 
-fn server(entries: &[String]) -> Running {
-    let vars = HashMap::from([
-        (
-            "organizations".to_string(),
-            format!("{{{}}}", entries.join(", ")),
-        ),
-        ("vault_origin".to_string(), "http://127.0.0.1:*".to_string()),
-    ]);
-    let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile())
-        .unwrap()
-        .allow_outbound(&["{{ vault_origin }}"])
-        .unwrap();
-    serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap()
-}
-
-fn call(s: &Running, org: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let auth = format!("Bearer {}", key(org));
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let mut h = vec![("authorization", auth.as_str())];
-    if !bytes.is_empty() {
-        h.push(("content-type", "application/scim+json"));
-    }
-    request(s.addr, method, &format!("/v2/{org}{path}"), &h, &bytes).unwrap()
-}
-
 /// A user's id, created active (or not).
 fn user(s: &Running, org: &str, email: &str, active: bool) -> String {
     let body = j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": email, "externalId": format!("okta-{email}"), "emails": [{"primary": true, "value": email}], "active": active});
-    let r = call(s, org, "POST", "/Users", Some(body));
+    let r = org_call(s, org, "POST", "/Users", Some(body));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     json(&r)["id"].as_str().unwrap().to_string()
 }
@@ -95,7 +68,7 @@ fn sync(s: &Running, org: &str, reconcile: bool) -> Value {
     };
     for _ in 0..40 {
         assert!(s.host.wait_idle(Duration::from_secs(30)));
-        let r = call(s, org, "POST", path, None);
+        let r = org_call(s, org, "POST", path, None);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let v = json(&r);
         if v["pending"] == 0 {
@@ -107,7 +80,7 @@ fn sync(s: &Running, org: &str, reconcile: bool) -> Value {
 }
 
 fn status(s: &Running, org: &str) -> Value {
-    let r = call(s, org, "GET", "/_vault/status", None);
+    let r = org_call(s, org, "GET", "/_vault/status", None);
     assert_eq!(r.status, 200);
     json(&r)
 }
@@ -121,7 +94,7 @@ fn member(v: &FakeVault, email: &str) -> scim_edge_fakevault::Member {
 
 #[test]
 fn console_routes_carry_their_headers_and_assets_stay_small() {
-    let s = server(&[org_entry(STRICT, "strict")]);
+    let s = vault_server(&[org_entry(STRICT, "strict")]);
     let mut total = 0;
     for prefix in ["/v2", "/scim/v2"] {
         let base = format!("{prefix}/{STRICT}");
@@ -302,7 +275,7 @@ fn console_in_a_browser() {
     };
     let bw = start_vault(Mode::Bitwarden);
     let vw = start_vault(Mode::Vaultwarden);
-    let s = server(&[
+    let s = vault_server(&[
         org_entry(STRICT, "strict"),
         vault_entry(BW, &bw, j!({"heal": true})),
         // A refused member waits for the operator, not for its backoff.
@@ -333,7 +306,7 @@ fn console_in_a_browser() {
     user(&s, BW, "carol@example.com", true);
     user(&s, BW, "dan@example.com", false);
     let g = j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": [{"value": ann}, {"value": bob}]});
-    assert_eq!(call(&s, BW, "POST", "/Groups", Some(g)).status, 201);
+    assert_eq!(org_call(&s, BW, "POST", "/Groups", Some(g)).status, 201);
     sync(&s, BW, false);
     bw.set_status(&member(&bw, "ann@example.com").id, ACCEPTED);
     sync(&s, BW, true);
@@ -395,7 +368,7 @@ fn console_in_a_browser() {
     // The vault goes down: the failed import pauses delivery for `retry_ms`.
     vw.set_down(true);
     user(&s, VW, "later@example.com", true);
-    let r = json(&call(&s, VW, "POST", "/_vault/sync", None));
+    let r = json(&org_call(&s, VW, "POST", "/_vault/sync", None));
     assert_eq!(r["pending"], 1, "{r}");
     let st = status(&s, VW);
     assert!(st["pausedUntil"].is_string(), "{st}");

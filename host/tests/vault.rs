@@ -12,9 +12,9 @@ mod runscope;
 #[path = "../../tests/vault/support.rs"]
 mod support;
 
-use common::{json, key, org_entry, profile, wasm};
+use common::{json, key, org_call, org_entry, profile, vault_server, wasm};
 use scim_edge_fakevault::{FakeVault, Fault, Mode, REVOKED};
-use scim_edge_host::client::{request, Reply};
+use scim_edge_host::client::request;
 use scim_edge_host::{serve, Backend, Host, Running};
 use serde_json::{json as j, Value};
 use std::collections::{HashMap, HashSet};
@@ -34,37 +34,12 @@ fn vault_entry(org: &str, v: &FakeVault, policy: &str, extra: Value) -> String {
     format!("{}, \"vault\": {cfg}}}", base.trim_end_matches('}'))
 }
 
-fn server(entries: &[String]) -> Running {
-    let vars = HashMap::from([
-        (
-            "organizations".to_string(),
-            format!("{{{}}}", entries.join(", ")),
-        ),
-        ("vault_origin".to_string(), "http://127.0.0.1:*".to_string()),
-    ]);
-    let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile())
-        .unwrap()
-        .allow_outbound(&["{{ vault_origin }}"])
-        .unwrap();
-    serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap()
-}
-
-fn call(s: &Running, org: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let auth = format!("Bearer {}", key(org));
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let mut h = vec![("authorization", auth.as_str())];
-    if !bytes.is_empty() {
-        h.push(("content-type", "application/scim+json"));
-    }
-    request(s.addr, method, &format!("/v2/{org}{path}"), &h, &bytes).unwrap()
-}
-
 /// Syncs until the outbox is empty; the last report. The drains after earlier requests
 /// finish first, so the counts a test asserts are not shared with them.
 fn drain(s: &Running, org: &str) -> Value {
     for _ in 0..60 {
         assert!(s.host.wait_idle(std::time::Duration::from_secs(60)));
-        let r = call(s, org, "POST", "/_vault/sync", None);
+        let r = org_call(s, org, "POST", "/_vault/sync", None);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let v = json(&r);
         if v["pending"] == 0 {
@@ -74,7 +49,7 @@ fn drain(s: &Running, org: &str) -> Value {
     }
     panic!(
         "{org}: the outbox never emptied: {}",
-        json(&call(s, org, "GET", "/_vault/status", None))
+        json(&org_call(s, org, "GET", "/_vault/status", None))
     );
 }
 
@@ -85,7 +60,7 @@ fn user(name: &str) -> Value {
 /// The vault holds exactly the organization's SCIM state: every user a member once
 /// (revoked when inactive), every group with its members.
 fn assert_mirrors(s: &Running, org: &str, v: &FakeVault) {
-    let users = json(&call(s, org, "GET", "/Users?count=1000", None));
+    let users = json(&org_call(s, org, "GET", "/Users?count=1000", None));
     let members = v.members();
     let mut seen = HashSet::new();
     let mut vid = HashMap::new();
@@ -127,7 +102,7 @@ fn assert_mirrors(s: &Running, org: &str, v: &FakeVault) {
     if v.options().mode == Mode::Vaultwarden {
         return;
     }
-    let groups = json(&call(s, org, "GET", "/Groups?count=1000", None));
+    let groups = json(&org_call(s, org, "GET", "/Groups?count=1000", None));
     for g in groups["Resources"].as_array().unwrap() {
         let ext = g["externalId"].as_str().or(g["id"].as_str()).unwrap();
         let vg = v
@@ -187,7 +162,7 @@ fn okta_flows(mode: Mode, first: usize) {
         "strict",
         j!({"groups": true}),
     ));
-    let s = server(&entries);
+    let s = vault_server(&entries);
     for (i, f) in files.iter().enumerate() {
         let o = org(first + i + 1);
         fixtures::replay(f, &|_| o.clone(), &mut |m, p, h, b| {
@@ -208,7 +183,7 @@ fn okta_flows(mode: Mode, first: usize) {
     }
     let existing = j!({"userName": "existing@atko.com", "name": {"givenName": "Ex", "familyName": "Isting"}, "emails": [{"primary": true, "value": "existing@atko.com"}], "active": true});
     assert_eq!(
-        call(&s, &spec, "POST", "/Users", Some(existing)).status,
+        org_call(&s, &spec, "POST", "/Users", Some(existing)).status,
         201
     );
     runscope::assert_passes_over_http(
@@ -239,13 +214,13 @@ fn thousand(mode: Mode, n: usize) {
     let v = start_vault(mode);
     let o = org(n);
     // Vaultwarden's imports carry the whole organization: at most one a second here.
-    let s = server(&[vault_entry(&o, &v, "strict", j!({"debounce_ms": 1000}))]);
+    let s = vault_server(&[vault_entry(&o, &v, "strict", j!({"debounce_ms": 1000}))]);
     std::thread::scope(|scope| {
         for t in 0..4 {
             let (s, o) = (&s, &o);
             scope.spawn(move || {
                 for i in (t..1000).step_by(4) {
-                    let r = call(
+                    let r = org_call(
                         s,
                         o,
                         "POST",
@@ -259,9 +234,9 @@ fn thousand(mode: Mode, n: usize) {
     });
     // Without atomics concurrent writers can lose a listing or outbox entry; the edge's
     // cron repairs the listings, and a reconcile marks what the outbox lost.
-    assert_eq!(call(&s, &o, "POST", "/_repair", None).status, 200);
+    assert_eq!(org_call(&s, &o, "POST", "/_repair", None).status, 200);
     assert_eq!(
-        call(&s, &o, "POST", "/_vault/sync?reconcile=1", None).status,
+        org_call(&s, &o, "POST", "/_vault/sync?reconcile=1", None).status,
         200
     );
     let r = drain(&s, &o);
@@ -287,12 +262,12 @@ fn vaultwarden_down_for_a_while_loses_nothing() {
 fn down(mode: Mode, n: usize) {
     let v = start_vault(mode);
     let o = org(n);
-    let s = server(&[vault_entry(&o, &v, "strict", j!({}))]);
+    let s = vault_server(&[vault_entry(&o, &v, "strict", j!({}))]);
     v.set_down(true);
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push(
-            json(&call(
+            json(&org_call(
                 &s,
                 &o,
                 "POST",
@@ -302,7 +277,7 @@ fn down(mode: Mode, n: usize) {
                 .clone(),
         );
     }
-    let g = call(
+    let g = org_call(
         &s,
         &o,
         "POST",
@@ -312,10 +287,10 @@ fn down(mode: Mode, n: usize) {
         ),
     );
     assert_eq!(g.status, 201);
-    let r = json(&call(&s, &o, "POST", "/_vault/sync", None));
+    let r = json(&org_call(&s, &o, "POST", "/_vault/sync", None));
     assert!(r["pending"].as_u64().unwrap() >= 1, "{r}");
     assert!(!r["errors"].as_array().unwrap().is_empty());
-    let st = json(&call(&s, &o, "GET", "/_vault/status", None));
+    let st = json(&org_call(&s, &o, "GET", "/_vault/status", None));
     assert!(st["backlog"].as_u64().unwrap() >= 1, "{st}");
     assert!(st["lastError"].is_string(), "{st}");
     v.set_down(false);
@@ -327,7 +302,7 @@ fn down(mode: Mode, n: usize) {
 fn concurrent_syncs_and_a_drain_that_dies_invite_no_one_twice() {
     let v = start_vault(Mode::Bitwarden);
     let o = org(102);
-    let s = server(&[vault_entry(
+    let s = vault_server(&[vault_entry(
         &o,
         &v,
         "strict",
@@ -335,7 +310,7 @@ fn concurrent_syncs_and_a_drain_that_dies_invite_no_one_twice() {
     )]);
     for i in 0..60 {
         assert_eq!(
-            call(
+            org_call(
                 &s,
                 &o,
                 "POST",
@@ -350,7 +325,7 @@ fn concurrent_syncs_and_a_drain_that_dies_invite_no_one_twice() {
     v.fault(Fault::Lost(3));
     std::thread::scope(|scope| {
         for _ in 0..3 {
-            scope.spawn(|| call(&s, &o, "POST", "/_vault/sync", None));
+            scope.spawn(|| org_call(&s, &o, "POST", "/_vault/sync", None));
         }
     });
     // A second claim on those entries waits out the lease, then looks them up first.
@@ -363,7 +338,7 @@ fn concurrent_syncs_and_a_drain_that_dies_invite_no_one_twice() {
 /// Drains, letting claims of entries whose drain died expire (the lease is a minute;
 /// reconcile lists the vault and links what the dead drain created).
 fn drain_after_lease(s: &Running, o: &str) {
-    let r = json(&call(s, o, "POST", "/_vault/sync?reconcile=1", None));
+    let r = json(&org_call(s, o, "POST", "/_vault/sync?reconcile=1", None));
     if r["pending"] != 0 {
         drain(s, o);
     }
@@ -372,7 +347,7 @@ fn drain_after_lease(s: &Running, o: &str) {
 #[test]
 fn vaultwarden_gets_the_organization_by_import() {
     let (v, o, s) = one_org(Mode::Vaultwarden, 103, "strict", j!({"groups": true}));
-    let a = json(&call(
+    let a = json(&org_call(
         &s,
         &o,
         "POST",
@@ -380,7 +355,7 @@ fn vaultwarden_gets_the_organization_by_import() {
         Some(user("ann@example.com")),
     ))["id"]
         .clone();
-    let b = json(&call(
+    let b = json(&org_call(
         &s,
         &o,
         "POST",
@@ -388,7 +363,7 @@ fn vaultwarden_gets_the_organization_by_import() {
         Some(user("bob@example.com")),
     ))["id"]
         .clone();
-    call(
+    org_call(
         &s,
         &o,
         "POST",
@@ -401,7 +376,7 @@ fn vaultwarden_gets_the_organization_by_import() {
     assert_mirrors(&s, &o, &v);
     let imports = v.stats().imports;
     let patch = j!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
-    call(
+    org_call(
         &s,
         &o,
         "PATCH",
@@ -419,7 +394,7 @@ fn vaultwarden_gets_the_organization_by_import() {
     // Two syncs at once: the import is whole state, so neither invites twice.
     // Enough users that the import's body runs over many 4 KiB stream writes.
     for i in 0..80 {
-        call(
+        org_call(
             &s,
             &o,
             "POST",
@@ -429,7 +404,7 @@ fn vaultwarden_gets_the_organization_by_import() {
     }
     std::thread::scope(|scope| {
         for _ in 0..2 {
-            scope.spawn(|| call(&s, &o, "POST", "/_vault/sync", None));
+            scope.spawn(|| org_call(&s, &o, "POST", "/_vault/sync", None));
         }
     });
     drain(&s, &o);
@@ -446,10 +421,10 @@ fn without_a_vault_nothing_goes_out() {
     let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile()).unwrap();
     let s = serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap();
     assert_eq!(
-        call(&s, &o, "POST", "/Users", Some(user("x@example.com"))).status,
+        org_call(&s, &o, "POST", "/Users", Some(user("x@example.com"))).status,
         201
     );
-    let r = call(&s, &o, "POST", "/_vault/sync", None);
+    let r = org_call(&s, &o, "POST", "/_vault/sync", None);
     assert_eq!(r.status, 404);
     assert_eq!(
         s.host.outbound_counts().sent + s.host.outbound_counts().refused,
@@ -476,8 +451,8 @@ fn a_vault_origin_not_granted_is_refused_by_the_host() {
         .allow_outbound(&["{{ vault_origin }}"])
         .unwrap();
     let s = serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap();
-    call(&s, &o, "POST", "/Users", Some(user("x@example.com")));
-    let r = json(&call(&s, &o, "POST", "/_vault/sync", None));
+    org_call(&s, &o, "POST", "/Users", Some(user("x@example.com")));
+    let r = json(&org_call(&s, &o, "POST", "/_vault/sync", None));
     assert!(
         r["errors"].to_string().contains("allowed_outbound_hosts"),
         "{r}"
@@ -492,7 +467,7 @@ fn a_vault_origin_not_granted_is_refused_by_the_host() {
 fn one_org(mode: Mode, n: usize, policy: &str, extra: Value) -> (FakeVault, String, Running) {
     let v = start_vault(mode);
     let o = org(n);
-    let s = server(&[vault_entry(&o, &v, policy, extra)]);
+    let s = vault_server(&[vault_entry(&o, &v, policy, extra)]);
     (v, o, s)
 }
 
@@ -502,7 +477,7 @@ fn user_at(tag: &str, address: &str) -> Value {
 }
 
 fn post(s: &Running, o: &str, path: &str, body: Value) -> String {
-    let r = call(s, o, "POST", path, Some(body));
+    let r = org_call(s, o, "POST", path, Some(body));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     json(&r)["id"].as_str().unwrap().to_string()
 }
@@ -513,7 +488,7 @@ fn group_of(name: &str, ids: &[&String]) -> Value {
 
 /// The identity provider changes a user's address (policy `off` allows it).
 fn readdress(s: &Running, o: &str, id: &str, tag: &str, address: &str) {
-    let r = call(
+    let r = org_call(
         s,
         o,
         "PUT",
@@ -525,18 +500,18 @@ fn readdress(s: &Running, o: &str, id: &str, tag: &str, address: &str) {
 
 fn set_active(s: &Running, o: &str, id: &str, on: bool) {
     let body = j!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": on}}]});
-    let r = call(s, o, "PATCH", &format!("/Users/{id}"), Some(body));
+    let r = org_call(s, o, "PATCH", &format!("/Users/{id}"), Some(body));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
 /// The vault extension of a SCIM user.
 fn vault_status(s: &Running, o: &str, id: &str) -> Value {
-    json(&call(s, o, "GET", &format!("/Users/{id}"), None))[EXT].clone()
+    json(&org_call(s, o, "GET", &format!("/Users/{id}"), None))[EXT].clone()
 }
 
 /// The parked entries `_vault/status` lists, by entry.
 fn parked(s: &Running, o: &str) -> HashMap<String, String> {
-    let st = json(&call(s, o, "GET", "/_vault/status", None));
+    let st = json(&org_call(s, o, "GET", "/_vault/status", None));
     st["parked"]
         .as_array()
         .unwrap()
@@ -603,7 +578,7 @@ fn one_refused_address_never_blocks_a_vaultwarden_import() {
         .zip(&vaults)
         .map(|(o, v)| vault_entry(o, v, "off", j!({"groups": true})))
         .collect();
-    let s = server(&entries);
+    let s = vault_server(&entries);
     for ((o, v), (bad, at)) in orgs.iter().zip(&vaults).zip(cases) {
         let case = format!("{bad:?} at {at}");
         let address = |i: usize| match bad {
@@ -651,7 +626,7 @@ fn one_refused_address_never_blocks_a_vaultwarden_import() {
         let p = parked(&s, o);
         assert!(p[&format!("u:{bad_id}")].contains(why), "{case}: {p:?}");
         // Every group goes out, without that member.
-        let group = json(&call(&s, o, "GET", "/Groups", None))["Resources"][0]["id"]
+        let group = json(&org_call(&s, o, "GET", "/Groups", None))["Resources"][0]["id"]
             .as_str()
             .unwrap()
             .to_string();
@@ -682,7 +657,7 @@ fn a_vault_refused_member_is_tried_again_on_a_reconcile() {
     assert_eq!(v.members().len(), 1);
     // The mail server is back; the backoff is long, so a plain sync leaves it aside.
     v.clear_mail_refusals();
-    call(
+    org_call(
         &s,
         &o,
         "POST",
@@ -691,7 +666,7 @@ fn a_vault_refused_member_is_tried_again_on_a_reconcile() {
     );
     drain(&s, &o);
     assert_eq!(v.members().len(), 2);
-    let r = json(&call(&s, &o, "POST", "/_vault/sync?reconcile=1", None));
+    let r = json(&org_call(&s, &o, "POST", "/_vault/sync?reconcile=1", None));
     assert_eq!(r["parked"], 0, "{r}");
     assert_eq!(vault_status(&s, &o, &late)["status"], "invited");
     assert_eq!(v.members().len(), 3);
@@ -765,11 +740,11 @@ fn a_replaced_address_keeps_no_access_in_vaultwarden() {
     };
     assert!(revoked(&v), "{:?}", v.members());
     assert_eq!(
-        call(&s, &o, "DELETE", &format!("/Users/{id}"), None).status,
+        org_call(&s, &o, "DELETE", &format!("/Users/{id}"), None).status,
         204
     );
     drain(&s, &o);
-    call(
+    org_call(
         &s,
         &o,
         "POST",
@@ -798,7 +773,7 @@ fn a_replaced_address_keeps_its_member_in_bitwarden() {
     let m = &v.members()[0];
     assert_eq!((m.id.as_str(), m.status), (before[0].id.as_str(), REVOKED));
     assert_eq!(
-        call(&s, &o, "DELETE", &format!("/Users/{id}"), None).status,
+        org_call(&s, &o, "DELETE", &format!("/Users/{id}"), None).status,
         204
     );
     drain(&s, &o);
@@ -817,7 +792,7 @@ fn a_group_deleted_in_scim_grants_nothing_in_vaultwarden() {
     drain(&s, &o);
     assert_eq!(vault_group(&v, &g).member_ids.len(), 3);
     assert_eq!(
-        call(&s, &o, "DELETE", &format!("/Groups/{g}"), None).status,
+        org_call(&s, &o, "DELETE", &format!("/Groups/{g}"), None).status,
         204
     );
     drain(&s, &o);
@@ -825,7 +800,7 @@ fn a_group_deleted_in_scim_grants_nothing_in_vaultwarden() {
     assert!(vault_group(&v, &g).member_ids.is_empty());
     assert_eq!(vault_group(&v, &kept).member_ids.len(), 1);
     // Later imports leave it out.
-    call(&s, &o, "POST", "/Users", Some(user("late@example.com")));
+    org_call(&s, &o, "POST", "/Users", Some(user("late@example.com")));
     drain(&s, &o);
     let last = v.last_import().unwrap();
     assert!(!last.to_string().contains(&g), "{last}");

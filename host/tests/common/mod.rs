@@ -126,6 +126,23 @@ pub fn server_with(vars: HashMap<String, String>) -> Running {
     serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap()
 }
 
+/// A fresh server over these organization entries, granted outbound HTTP to loopback
+/// (where the fake vault listens) as `vault_origin`.
+pub fn vault_server(entries: &[String]) -> Running {
+    let vars = HashMap::from([
+        (
+            "organizations".to_string(),
+            format!("{{{}}}", entries.join(", ")),
+        ),
+        ("vault_origin".to_string(), "http://127.0.0.1:*".to_string()),
+    ]);
+    let host = Host::with_profile(wasm(), vars, Arc::new(Backend::default()), profile())
+        .unwrap()
+        .allow_outbound(&["{{ vault_origin }}"])
+        .unwrap();
+    serve(host, "127.0.0.1:0".parse().unwrap(), 2).unwrap()
+}
+
 pub fn server() -> Running {
     server_with(HashMap::from([(
         "organizations".to_string(),
@@ -166,6 +183,17 @@ pub fn call(s: &Running, method: &str, path: &str, body: Option<&serde_json::Val
         &[]
     };
     as_org(s, method, path, headers, &bytes)
+}
+
+/// [`call`] under `/v2/{org}`, with that organization's key.
+pub fn org_call(
+    s: &Running,
+    org: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    call(s, method, &format!("/v2/{org}{path}"), body.as_ref())
 }
 
 pub fn json(r: &Reply) -> serde_json::Value {
