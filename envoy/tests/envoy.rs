@@ -11,8 +11,6 @@ mod runscope;
 mod suite;
 mod support;
 
-use orgs::{key, OFF, STRICT};
-use scim_edge::auth::KeyHash;
 use std::sync::{Arc, OnceLock};
 use support::{Envoy, Listener, SpinHost, Upstream};
 
@@ -26,12 +24,7 @@ fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
         let upstream = Upstream::start(true, Arc::new(suite::script));
-        // Strict for Okta's spec test; off for scim2-tester's random userNames.
-        let spin = SpinHost::start(&format!(
-            "{{\"{STRICT}\": {{\"keys\": [\"{}\"], \"policy\": \"strict\"}}, \"{OFF}\": {{\"keys\": [\"{}\"], \"policy\": \"off\"}}}}",
-            KeyHash::of(&key(STRICT)).to_hex(),
-            KeyHash::of(&key(OFF)).to_hex()
-        ));
+        let spin = suite::spin_upstream();
         let envoy = Envoy::start(
             &[
                 Listener {

@@ -15,8 +15,7 @@ mod suite;
 #[path = "../../envoy/tests/support/mod.rs"]
 mod support;
 
-use common::orgs::{self, key, OFF, STRICT};
-use scim_edge::auth::KeyHash;
+use common::orgs::{self, key, STRICT};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -68,12 +67,7 @@ fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
         let upstream = Upstream::start(true, Arc::new(suite::script));
-        // Strict for Okta's spec test; off for scim2-tester's random userNames.
-        let spin = SpinHost::start(&format!(
-            "{{\"{STRICT}\": {{\"keys\": [\"{}\"], \"policy\": \"strict\"}}, \"{OFF}\": {{\"keys\": [\"{}\"], \"policy\": \"off\"}}}}",
-            KeyHash::of(&key(STRICT)).to_hex(),
-            KeyHash::of(&key(OFF)).to_hex()
-        ));
+        let spin = suite::spin_upstream();
         let config = suite::filter_config();
         World {
             gate: gate_host(&config, &format!("http://{}", upstream.addr), Stdio::null()),

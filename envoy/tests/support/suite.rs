@@ -9,7 +9,7 @@
 use crate::front::{self, gate};
 use crate::orgs::{key, LENIENT, OFF, OTHER, STRICT};
 use crate::runscope;
-use crate::support::{request, Conn, Got, Recorded, Reply};
+use crate::support::{request, Conn, Got, Recorded, Reply, SpinHost};
 use scim_edge::auth::KeyHash;
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
@@ -40,6 +40,16 @@ pub fn filter_config() -> String {
 }
 
 /// Configurations the gate refuses, each with the start of the error naming the setting.
+/// The Spin component as an upstream: strict for Okta's spec test, off for scim2-tester's
+/// random userNames.
+pub fn spin_upstream() -> SpinHost {
+    SpinHost::start(&format!(
+        "{{\"{STRICT}\": {{\"keys\": [\"{}\"], \"policy\": \"strict\"}}, \"{OFF}\": {{\"keys\": [\"{}\"], \"policy\": \"off\"}}}}",
+        KeyHash::of(&key(STRICT)).to_hex(),
+        KeyHash::of(&key(OFF)).to_hex()
+    ))
+}
+
 pub fn bad_configurations() -> Vec<(String, String)> {
     vec![
         (
