@@ -12,14 +12,11 @@ mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use common::{env, print_table, ratio, run_rows, KEY, ORG};
-use scim_edge::auth::KeyHash;
-use serde_json::json;
+use common::{env, print_table, ratio, run_rows};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
-use support::{Reply, SpinHost, Upstream};
+use support::SpinHost;
 
 /// The gate component, built into its own target directory by bench/gate.sh.
 fn gate_wasm() -> PathBuf {
@@ -49,18 +46,11 @@ fn gate(config: &str, upstream: SocketAddr) -> SpinHost {
 
 fn main() {
     let (threads, n, rounds) = (env("THREADS", 4), env("REQUESTS", 2000), env("ROUNDS", 15));
-    let upstream = Upstream::start(
-        false,
-        Arc::new(|r: &support::Recorded| Reply {
-            status: 201,
-            headers: vec![("content-type".into(), "application/scim+json".into())],
-            body: r.body.clone(),
-            chunked: false,
-        }),
-    );
-    let orgs = json!({ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict"}});
-    let spin = SpinHost::start(&orgs.to_string());
-    let config = json!({ "organizations": orgs }).to_string();
+    let common::Upstreams {
+        instant: upstream,
+        spin,
+        config,
+    } = common::upstreams();
     let gated = gate(&config, upstream.addr);
     let gated_spin = gate(&config, spin.addr);
     let names = [

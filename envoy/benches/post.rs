@@ -13,26 +13,16 @@ mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use common::{env, print_table, ratio, run_rows, KEY, ORG};
-use scim_edge::auth::KeyHash;
-use serde_json::json;
-use std::sync::Arc;
-use support::{Envoy, Listener, Reply, SpinHost, Upstream};
+use common::{env, print_table, ratio, run_rows};
+use support::{Envoy, Listener};
 
 fn main() {
     let (threads, n, rounds) = (env("THREADS", 4), env("REQUESTS", 2000), env("ROUNDS", 15));
-    let upstream = Upstream::start(
-        false,
-        Arc::new(|r: &support::Recorded| Reply {
-            status: 201,
-            headers: vec![("content-type".into(), "application/scim+json".into())],
-            body: r.body.clone(),
-            chunked: false,
-        }),
-    );
-    let orgs = json!({ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict"}});
-    let spin = SpinHost::start(&orgs.to_string());
-    let config = json!({ "organizations": orgs }).to_string();
+    let common::Upstreams {
+        instant: upstream,
+        spin,
+        config,
+    } = common::upstreams();
     let listener = |name: &str, upstream, filter: bool| Listener {
         name: name.into(),
         upstream,

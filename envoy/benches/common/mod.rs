@@ -4,16 +4,48 @@
 //! which cancels the machine's slower and faster phases.
 #![allow(dead_code)]
 
+use scim_edge::auth::KeyHash;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::support::Conn;
+use super::support::{Conn, Recorded, Reply, SpinHost, Upstream};
 
 pub const ORG: &str = "3f2b1c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
 pub const KEY: &str = "bench-key";
+
+/// The two upstreams a bench compares against, and the configuration (the organization
+/// with [`KEY`], strict) that the Spin component and the gate in front share.
+pub struct Upstreams {
+    /// Answers 201 with the request's body at once.
+    pub instant: Upstream,
+    /// The scim-edge Spin component on the test host.
+    pub spin: SpinHost,
+    /// `{"organizations": ...}`: the filter's and the gate's configuration.
+    pub config: String,
+}
+
+pub fn upstreams() -> Upstreams {
+    let instant = Upstream::start(
+        false,
+        Arc::new(|r: &Recorded| Reply {
+            status: 201,
+            headers: vec![("content-type".into(), "application/scim+json".into())],
+            body: r.body.clone(),
+            chunked: false,
+        }),
+    );
+    let orgs = json!({ORG: {"keys": [KeyHash::of(KEY).to_hex()], "policy": "strict"}});
+    let spin = SpinHost::start(&orgs.to_string());
+    let config = json!({ "organizations": orgs }).to_string();
+    Upstreams {
+        instant,
+        spin,
+        config,
+    }
+}
 
 pub fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
