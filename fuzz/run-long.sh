@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The long fuzz runs (not in CI): every target (or those named) to a number of executions
-# or for a time, two at a time by default (one per core), built as CI builds them (no
-# sanitizer, debug assertions on), with its seeds and dictionary. Each run grows a working
+# or for a time, two at a time by default (one per core; with fewer targets than cores,
+# each target runs as several processes sharing one corpus, the executions split between
+# them), built as CI builds them (no sanitizer, debug assertions on), with its seeds and
+# dictionary. Each run grows a working
 # corpus (target/fuzz/corpus/<target>, kept between runs); at its end the working corpus
 # and the committed one are merged into a minimal set that replaces the committed corpus
 # (fuzz/corpus/<target>), which CI's short runs start from. Prints one row per target:
@@ -13,7 +15,7 @@
 #   fuzz/run-long.sh -r 20000             20,000 executions per target
 #   fuzz/run-long.sh -t 3600 -j 2 router  one hour of router
 #
-# Each run's log is in target/fuzz/long/<target>.log. A single input slower than 30 s,
+# Each process's log is in target/fuzz/long/<target>.<n>.log. A single input slower than 30 s,
 # or one allocation over 512 MB (-malloc_limit_mb), is a finding too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,7 @@ while getopts "r:t:j:h" opt; do
     r) runs=$OPTARG ;;
     t) seconds=$OPTARG ;;
     j) jobs=$OPTARG ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -44,10 +46,12 @@ bin=target/fuzz/$(rustc -vV | sed -n 's/^host: //p')/release
 logs=target/fuzz/long
 mkdir -p "$logs"
 
+workers=$((jobs / ${#targets[@]}))
+[ "$workers" -ge 1 ] || workers=1
 if [ -n "$seconds" ]; then
   budget=(-max_total_time="$seconds")
 else
-  budget=(-runs="$runs")
+  budget=(-runs="$(((runs + workers - 1) / workers))")
 fi
 
 one() {
@@ -55,9 +59,13 @@ one() {
   local work=target/fuzz/corpus/$t fresh=$logs/$t.merged
   mkdir -p "$work" "fuzz/corpus/$t" "fuzz/artifacts/$t"
   ls "fuzz/artifacts/$t" >"$logs/$t.before"
-  "$bin/$t" "${budget[@]}" -dict="fuzz/dict/$t.dict" -timeout=30 -malloc_limit_mb=512 \
-    -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" \
-    "$work" "fuzz/corpus/$t" "fuzz/seeds/$t" >"$logs/$t.log" 2>&1 || true
+  rm -f "$logs/$t".[0-9]*.log
+  for ((n = 1; n <= workers; n++)); do
+    "$bin/$t" "${budget[@]}" -dict="fuzz/dict/$t.dict" -timeout=30 -malloc_limit_mb=512 \
+      -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" \
+      "$work" "fuzz/corpus/$t" "fuzz/seeds/$t" >"$logs/$t.$n.log" 2>&1 &
+  done
+  wait || true
   rm -rf "$fresh" && mkdir -p "$fresh"
   if "$bin/$t" -merge=1 -timeout=30 "$fresh" "fuzz/corpus/$t" "$work" >"$logs/$t.merge.log" 2>&1; then
     rm -rf "fuzz/corpus/$t" && mv "$fresh" "fuzz/corpus/$t"
@@ -70,7 +78,7 @@ for t in "${targets[@]}"; do
     wait -n || true
     running=$((running - 1))
   fi
-  echo "fuzzing $t (log: $logs/$t.log)"
+  echo "fuzzing $t ($workers process(es), logs: $logs/$t.*.log)"
   one "$t" &
   running=$((running + 1))
 done
@@ -79,14 +87,16 @@ wait
 found=0
 printf '\n| target | executions | cov | ft | corpus | findings |\n|---|---:|---:|---:|---:|---|\n'
 for t in "${targets[@]}"; do
-  log=$logs/$t.log
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
-  cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
-  ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$last")
+  logs_t=("$logs/$t".[0-9]*.log)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "${logs_t[@]}" | awk '{s += $1} END {print s}')
+  # Coverage is the most any process saw: they share the corpus, so each ends near the others.
+  cov=$(for l in "${logs_t[@]}"; do grep -E '^#[0-9]+.*cov: ' "$l" | tail -1 || true; done |
+    sed -n 's/.*cov: \([0-9]*\).*/\1/p' | sort -n | tail -1)
+  ft=$(for l in "${logs_t[@]}"; do grep -E '^#[0-9]+.*cov: ' "$l" | tail -1 || true; done |
+    sed -n 's/.*ft: \([0-9]*\).*/\1/p' | sort -n | tail -1)
   corpus=$(find "fuzz/corpus/$t" -type f | wc -l)
   new=$(comm -13 "$logs/$t.before" <(ls "fuzz/artifacts/$t") | tr '\n' ' ')
-  if [ -n "$new" ] || grep -q -E '^==[0-9]+== ERROR: libFuzzer|^SUMMARY: libFuzzer' "$log"; then
+  if [ -n "$new" ] || grep -q -E '^==[0-9]+== ERROR: libFuzzer|^SUMMARY: libFuzzer' "${logs_t[@]}"; then
     found=1
   fi
   printf '| %s | %s | %s | %s | %s | %s |\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
