@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The soak (not in CI): the built component on the test host, provisioning a fake
-# Bitwarden under an Okta-like load while faults come and go on the vault and the store,
+# Bitwarden (or Vaultwarden) under an Okta-like load while faults come and go on the vault and the store,
 # then the invariants checked with the faults off and the outbox drained (see
 # host/examples/soak/main.rs). Exit status 1 when an invariant fails.
 #
 #   bench/soak.sh                          half an hour (SOAK_SECONDS=1800)
 #   SOAK_SECONDS=60 bench/soak.sh          the minute scripts/test runs
 #   bench/soak.sh --clients 8 --seed 42    more clients; a seed replays a run's choices
+#   bench/soak.sh --vault vaultwarden      Vaultwarden's import in place of Bitwarden's API
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}

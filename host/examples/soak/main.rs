@@ -1,16 +1,20 @@
-//! The soak: the built component on the test host, provisioning a fake Bitwarden under an
-//! Okta-like load while faults come and go on the vault and on the store; then, with the
-//! faults off and the outbox drained, the invariants checked. Exit status 1 when one fails.
+//! The soak: the built component on the test host, provisioning a fake Bitwarden (or
+//! Vaultwarden) under an Okta-like load while faults come and go on the vault and on the
+//! store; then, with the faults off and the outbox drained, the invariants checked. Exit
+//! status 1 when one fails.
 //!
 //! `cargo run --release -p scim-edge-host --example soak -- [--seconds N] [--clients N]
-//! [--seed N] [--wasm PATH]` (`SOAK_SECONDS` gives the default length, 60 s). The load:
+//! [--seed N] [--vault bitwarden|vaultwarden] [--wasm PATH]` (`SOAK_SECONDS` gives the
+//! default length, 60 s). The load:
 //! each client creates users in bursts, deactivates and reactivates them, pushes groups
 //! (created with members, renamed with Okta's `{"id", "displayName"}` PATCH, members added
 //! and removed), deletes users; a cron thread calls `_vault/sync` every second. Faults at
 //! random intervals: the vault answers 500, answers slower than the component's timeout,
 //! drops connections, applies a write and drops its answer, refuses the token for a while,
-//! or is down; the store is down for seconds at a time. 429s with `Retry-After` come from
-//! the vault's own limit, set below the component's configured rate so bursts meet it.
+//! or is down; the store is down for seconds at a time. With Bitwarden, 429s with
+//! `Retry-After` come from the vault's own limit, set below the component's configured rate
+//! so bursts meet it; Vaultwarden limits only its token endpoint, and takes the whole
+//! organization in each import.
 //!
 //! A write is acknowledged when answered 2xx; a resource with a write answered otherwise is
 //! uncertain (it may or may not have landed) and is held to the vault check only.
@@ -39,6 +43,7 @@ struct Args {
     seconds: u64,
     clients: usize,
     seed: u64,
+    vault: Mode,
     wasm: String,
 }
 
@@ -52,6 +57,7 @@ fn args() -> Result<Args, String> {
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64 | 1),
+        vault: Mode::Bitwarden,
         wasm: concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../target/wasm32-wasip2/release/scim_edge.wasm"
@@ -69,6 +75,13 @@ fn args() -> Result<Args, String> {
             "--seconds" => a.seconds = n()?,
             "--clients" => a.clients = n()? as usize,
             "--seed" => a.seed = n()? | 1,
+            "--vault" => {
+                a.vault = match v.as_str() {
+                    "bitwarden" => Mode::Bitwarden,
+                    "vaultwarden" => Mode::Vaultwarden,
+                    _ => return Err(format!("--vault: bitwarden or vaultwarden, not {v}")),
+                }
+            }
             "--wasm" => a.wasm = v,
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -76,9 +89,9 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn start_vault() -> FakeVault {
+fn start_vault(mode: Mode) -> FakeVault {
     FakeVault::start(Options {
-        mode: Mode::Bitwarden,
+        mode,
         // Bitwarden's shape on a clock ten times faster, with 50 writes a window where the
         // component is told 60: bursts meet 429s with Retry-After.
         limits: Limits {
@@ -97,12 +110,16 @@ fn start_vault() -> FakeVault {
 
 fn start_host(wasm: &[u8], v: &FakeVault, key: &str) -> Result<Running, String> {
     let o = v.options();
+    let kind = match o.mode {
+        Mode::Bitwarden => "bitwarden",
+        Mode::Vaultwarden => "vaultwarden",
+    };
+    // Vaultwarden imports at the default debounce (2 s): each carries the whole organization.
     let vault = json!({
-        "kind": "bitwarden", "api_url": v.api_url(), "identity_url": v.identity_url(),
+        "kind": kind, "api_url": v.api_url(), "identity_url": v.identity_url(),
         "client_id": o.client_id(), "client_secret": o.client_secret, "groups": true,
         "rate": {"per_second": 5, "per_window": 60, "second_ms": 100, "window_ms": 6_000},
-        "timeout_ms": TIMEOUT_MS, "retry_ms": 100, "debounce_ms": 1, "sync_budget_ms": 3_000,
-        "max_attempts": 6
+        "timeout_ms": TIMEOUT_MS, "retry_ms": 100, "sync_budget_ms": 3_000, "max_attempts": 6
     });
     let orgs =
         json!({ORG: {"keys": [KeyHash::of(key).to_hex()], "policy": "strict", "vault": vault}});
@@ -213,12 +230,12 @@ fn run() -> Result<bool, String> {
     let a = args()?;
     let wasm = std::fs::read(&a.wasm).map_err(|e| format!("{}: {e} (build it first)", a.wasm))?;
     let key = format!("soak-key-{}", a.seed);
-    let vault = start_vault();
+    let vault = start_vault(a.vault);
     let server = start_host(&wasm, &vault, &key)?;
     let backend = server.host.backend().clone();
     println!(
-        "soak: {} s, {} clients, seed {}, component {}",
-        a.seconds, a.clients, a.seed, a.wasm
+        "soak: {} s, {} clients, seed {}, vault {:?}, component {}",
+        a.seconds, a.clients, a.seed, a.vault, a.wasm
     );
     let counters = Counters::default();
     let stop = AtomicBool::new(false);
