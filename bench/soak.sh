@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The soak (not in CI): the built component on the test host, provisioning a fake
-# Bitwarden (or Vaultwarden) under an Okta-like load while faults come and go on the vault and the store,
-# then the invariants checked with the faults off and the outbox drained (see
-# host/examples/soak/main.rs). Exit status 1 when an invariant fails.
+# Bitwarden (or Vaultwarden) under an Okta-like load while faults come and go on the vault
+# and the store, then the invariants checked with the faults off and the outbox drained
+# (see host/examples/soak/main.rs). Exit status 1 when an invariant fails.
 #
 #   bench/soak.sh                          half an hour (SOAK_SECONDS=1800)
 #   SOAK_SECONDS=60 bench/soak.sh          the minute scripts/test runs

@@ -90,10 +90,9 @@ for t in "${targets[@]}"; do
   logs_t=("$logs/$t".[0-9]*.log)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "${logs_t[@]}" | awk '{s += $1} END {print s}')
   # Coverage is the most any process saw: they share the corpus, so each ends near the others.
-  cov=$(for l in "${logs_t[@]}"; do grep -E '^#[0-9]+.*cov: ' "$l" | tail -1 || true; done |
-    sed -n 's/.*cov: \([0-9]*\).*/\1/p' | sort -n | tail -1)
-  ft=$(for l in "${logs_t[@]}"; do grep -E '^#[0-9]+.*cov: ' "$l" | tail -1 || true; done |
-    sed -n 's/.*ft: \([0-9]*\).*/\1/p' | sort -n | tail -1)
+  lasts=$(for l in "${logs_t[@]}"; do grep -E '^#[0-9]+.*cov: ' "$l" | tail -1 || true; done)
+  cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$lasts" | sort -n | tail -1)
+  ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$lasts" | sort -n | tail -1)
   corpus=$(find "fuzz/corpus/$t" -type f | wc -l)
   new=$(comm -13 "$logs/$t.before" <(ls "fuzz/artifacts/$t") | tr '\n' ' ')
   if [ -n "$new" ] || grep -q -E '^==[0-9]+== ERROR: libFuzzer|^SUMMARY: libFuzzer' "${logs_t[@]}"; then
